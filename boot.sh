@@ -1,0 +1,3 @@
+#! /bin/sh
+# Generates configure and Makefile.in from configure.ac and Makefile.am.
+autoreconf --install --force

@@ -1,0 +1,6 @@
+# Our library sources.  OVS's lib/automake.mk includes this file (see
+# patches/0001) and compiles them into libopenvswitch; the overlay's own
+# Makefile.am includes it to know which files to link into the OVS tree.
+VHOST_ASYNC_LIB_FILES = \
+	lib/netdev-vhost-async.c \
+	lib/netdev-vhost-async.h

@@ -1,0 +1,7 @@
+UTILITY_FILES = \
+	utilities/install-deps.sh \
+	utilities/build.sh \
+	utilities/demo.sh \
+	utilities/check.sh \
+	utilities/hugepages.sh
+EXTRA_DIST += $(UTILITY_FILES)
