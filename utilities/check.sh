@@ -1,0 +1,31 @@
+#!/bin/bash
+# Installs what is missing, builds, and runs the whole test suite: unit
+# tests and system tests with a real ovs-vswitchd, hugepages and guests.
+# Run as root.  TESTSUITEFLAGS passes options to autotest, for example
+# TESTSUITEFLAGS='-k dma -v'.  Ends with a line "N passed, N failed".
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$top/_build}
+
+"$top/utilities/install-deps.sh"
+"$top/utilities/build.sh"
+
+out=$build/tests/check.out
+rc=0
+make -C "$build" check TESTSUITEFLAGS="${TESTSUITEFLAGS:--j2}" 2>&1 \
+    | tee "$out" || rc=$?
+
+# One line per test: "  N: name   ok|skipped (...)|FAILED (...)|...".
+count() {
+    grep -cE "^ *[0-9]+: .* $1" "$out" || true
+}
+passed=$(( $(count 'ok$') + $(count 'expected failure') ))
+failed=$(( $(count 'FAILED \(') + $(count 'UNEXPECTED PASS') ))
+skipped=$(count 'skipped \(')
+echo "$passed passed, $failed failed, $skipped skipped"
+if [ "$passed" -eq 0 ] && [ "$rc" -eq 0 ]; then
+    echo "no test was run" >&2
+    rc=1
+fi
+exit "$rc"

@@ -1,0 +1,151 @@
+# -*- shell-script -*-
+# Shell functions shared by the demo (utilities/demo.sh) and the system
+# tests (tests/system-vhost-async-macros.at): hugepages, a sandboxed
+# ovsdb-server and ovs-vswitchd with DPDK, and bounded waits.
+#
+# Every process is stopped through its own PID, never by name.  Every
+# wait is bounded in time.
+#
+# Callers set:
+#   VA_OVS_BUILDDIR   the OVS build tree (with vswitchd/, utilities/, ...)
+#   OVS_RUNDIR        a directory of their own for sockets, pids, logs, db
+
+va_log() {
+    echo "$(basename -- "$0"): $*" >&2
+}
+
+# va_wait_until SECONDS COMMAND...
+#
+# Runs COMMAND every 0.1 s until it succeeds or SECONDS have passed.
+va_wait_until() {
+    local tries=$(( $1 * 10 ))
+    shift
+    while [ "$tries" -gt 0 ]; do
+        if "$@" >/dev/null 2>&1; then
+            return 0
+        fi
+        tries=$((tries - 1))
+        sleep 0.1
+    done
+    va_log "timed out waiting for: $*"
+    return 1
+}
+
+va_pid_alive() {
+    kill -0 "$1" 2>/dev/null
+}
+
+# va_stop_pid PID [SECONDS]
+#
+# SIGTERM, then SIGKILL if PID is still there after SECONDS (default 10).
+va_stop_pid() {
+    local pid=$1 secs=${2:-10}
+
+    [ -n "$pid" ] || return 0
+    va_pid_alive "$pid" || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    if ! va_wait_until "$secs" eval "! kill -0 $pid"; then
+        va_log "pid $pid ignored SIGTERM for ${secs}s: sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null
+        va_wait_until 5 eval "! kill -0 $pid"
+    fi
+}
+
+# va_stop_pidfile FILE [SECONDS]
+va_stop_pidfile() {
+    [ -f "$1" ] && va_stop_pid "$(cat "$1")" "${2:-10}"
+    rm -f "$1"
+}
+
+va_hugepages_free() {
+    awk '/^HugePages_Free:/ { print $2 }' /proc/meminfo
+}
+
+# va_hugepages_reserve PAGES
+#
+# Makes sure PAGES 2 MB hugepages are free and hugetlbfs is mounted,
+# raising vm.nr_hugepages if needed.  On failure prints why on stdout
+# and returns 1.
+va_hugepages_reserve() {
+    local want=$1 free total
+
+    if [ "$(id -u)" != 0 ]; then
+        echo "hugepages: not root, cannot reserve $want hugepages"
+        return 1
+    fi
+    if ! grep -qs ' /dev/hugepages hugetlbfs ' /proc/mounts; then
+        mkdir -p /dev/hugepages
+        if ! mount -t hugetlbfs nodev /dev/hugepages 2>/dev/null; then
+            echo "hugepages: cannot mount hugetlbfs on /dev/hugepages"
+            return 1
+        fi
+    fi
+    VA_HUGEPAGES_BEFORE=$(cat /proc/sys/vm/nr_hugepages)
+    free=$(va_hugepages_free)
+    if [ "$free" -lt "$want" ]; then
+        total=$VA_HUGEPAGES_BEFORE
+        echo $((total + want - free)) > /proc/sys/vm/nr_hugepages
+        free=$(va_hugepages_free)
+    fi
+    if [ "$free" -lt "$want" ]; then
+        echo "hugepages: only $free of $want hugepages could be had"
+        return 1
+    fi
+    return 0
+}
+
+# va_hugepages_restore
+#
+# Gives back what va_hugepages_reserve added to vm.nr_hugepages.
+va_hugepages_restore() {
+    if [ -n "${VA_HUGEPAGES_BEFORE:-}" ]; then
+        echo "$VA_HUGEPAGES_BEFORE" > /proc/sys/vm/nr_hugepages
+    fi
+}
+
+va_vsctl() {
+    ovs-vsctl --timeout=30 "$@"
+}
+
+# va_ovs_start [KEY=VALUE...]
+#
+# Creates a database in OVS_RUNDIR and starts ovsdb-server and
+# ovs-vswitchd there, with DPDK initialised before ovs-vswitchd
+# detaches.  Each KEY=VALUE goes into Open_vSwitch other_config.
+# VA_FILE_PREFIX names the DPDK runtime files (default: from OVS_RUNDIR).
+va_ovs_start() {
+    local prefix=${VA_FILE_PREFIX:-ovsva-$(basename "$OVS_RUNDIR")}
+
+    export OVS_LOGDIR=$OVS_RUNDIR OVS_DBDIR=$OVS_RUNDIR
+    export OVS_SYSCONFDIR=$OVS_RUNDIR OVS_PKGDATADIR=$VA_OVS_BUILDDIR
+    PATH=$VA_OVS_BUILDDIR/utilities:$VA_OVS_BUILDDIR/vswitchd:$VA_OVS_BUILDDIR/ovsdb:$PATH
+
+    ovsdb-tool create "$OVS_RUNDIR/conf.db" \
+        "$VA_OVS_BUILDDIR/vswitchd/vswitch.ovsschema" || return 1
+    ovsdb-server --detach --no-chdir --pidfile --log-file \
+        --remote="punix:$OVS_RUNDIR/db.sock" "$OVS_RUNDIR/conf.db" || return 1
+    va_vsctl --no-wait init || return 1
+    va_vsctl --no-wait set Open_vSwitch . \
+        other_config:dpdk-init=true \
+        other_config:dpdk-socket-mem=256 \
+        other_config:dpdk-socket-limit=256 \
+        other_config:pmd-cpu-mask=0x2 \
+        "other_config:dpdk-extra=--no-pci --iova-mode=va --file-prefix=$prefix --huge-unlink" \
+        || return 1
+    local kv
+    for kv in "$@"; do
+        va_vsctl --no-wait set Open_vSwitch . "other_config:$kv" || return 1
+    done
+    ovs-vswitchd --detach --no-chdir --pidfile --log-file \
+        -vconsole:off -vfile:info || return 1
+    va_wait_until 30 eval \
+        '[ "$(va_vsctl get Open_vSwitch . dpdk_initialized)" = true ]'
+}
+
+# va_ovs_stop
+#
+# Stops ovs-vswitchd, then ovsdb-server, each by its own pid file.
+va_ovs_stop() {
+    va_stop_pidfile "$OVS_RUNDIR/ovs-vswitchd.pid" 30
+    va_stop_pidfile "$OVS_RUNDIR/ovsdb-server.pid" 10
+}
