@@ -5,8 +5,10 @@ include tests/ovstest.mk
 
 TESTSUITE_AT = \
 	tests/testsuite.at \
-	tests/vhost-async-unit.at
-EXTRA_DIST += $(TESTSUITE_AT) tests/atlocal.in
+	tests/vhost-async-unit.at \
+	tests/system-vhost-async-macros.at \
+	tests/system-vhost-async.at
+EXTRA_DIST += $(TESTSUITE_AT) tests/atlocal.in tests/tcp-transfer.py
 TESTSUITE = tests/testsuite
 DISTCLEANFILES += tests/atconfig tests/atlocal tests/package.m4
 

@@ -149,3 +149,91 @@ va_ovs_stop() {
     va_stop_pidfile "$OVS_RUNDIR/ovs-vswitchd.pid" 30
     va_stop_pidfile "$OVS_RUNDIR/ovsdb-server.pid" 10
 }
+
+# va_guest_start NAME [VIRTIO-DEVARGS [TESTPMD-ARGS...]]
+#
+# Starts a "guest": dpdk-testpmd with a virtio-user port in server mode on
+# $OVS_RUNDIR/NAME.sock, for a dpdkvhostuserclient port to connect to.
+# VIRTIO-DEVARGS are added to the virtio-user devargs (e.g.
+# "packed_vq=1,mrg_rxbuf=0"); TESTPMD-ARGS go after "--".  Output goes to
+# NAME.log, the pid to NAME.pid.  A stale socket of a killed guest is
+# removed first.  Both testpmd lcores run on CPU 0, away from the PMD.
+va_guest_start() {
+    local name=$1 devargs=${2:+,$2}
+    shift $(( $# < 2 ? $# : 2 ))
+    local sock=$OVS_RUNDIR/$name.sock
+
+    rm -f "$sock"
+    dpdk-testpmd --lcores 0@0,1@0 --in-memory --single-file-segments \
+        --no-pci --file-prefix="va-$name-$$" --log-level=pmd.*:warning \
+        ${VA_GUEST_VDEVS:-} \
+        --vdev "net_virtio_user0,path=$sock,server=1,queues=1$devargs" \
+        -- --stats-period=1 "$@" \
+        < /dev/null > "$OVS_RUNDIR/$name.log" 2>&1 &
+    local pid=$!
+    echo $pid > "$OVS_RUNDIR/$name.pid"
+    if ! va_wait_until 30 eval "test -S '$sock' || ! kill -0 $pid" \
+       || ! kill -0 $pid; then
+        va_log "guest $name did not start: see $OVS_RUNDIR/$name.log"
+        return 1
+    fi
+}
+
+va_guest_stop() {
+    va_stop_pidfile "$OVS_RUNDIR/$1.pid" 10
+    rm -f "$OVS_RUNDIR/$1.sock"
+}
+
+# va_guest_counter NAME FIELD
+#
+# The guest's latest periodic statistics for its virtio port: FIELD is
+# RX-packets, TX-packets, RX-bytes, ...
+va_guest_counter() {
+    sed -n "s/.*$2: *\([0-9]*\).*/\1/p" "$OVS_RUNDIR/$1.log" | tail -n 1
+}
+
+# va_kernel_guest_start NAME ADDRESS/PREFIX [VIRTIO-DEVARGS]
+#
+# A guest that forwards between its virtio port and the kernel: a veth
+# pair whose one end (va-NAME) is given to the guest through af_packet and
+# whose other end sits, with ADDRESS and MTU 9000, in network namespace
+# va-NAME.  Checksum offload is off on both ends: af_packet passes frames
+# on with checksums left for hardware.
+va_kernel_guest_start() {
+    local name=$1 addr=$2 devargs=${3:-}
+    local ns=va-$name host=va-$name guest=va-$name-ns
+
+    va_kernel_guest_cleanup "$name"
+    ip netns add "$ns" &&
+    ip link add "$host" type veth peer name "$guest" &&
+    ip link set "$guest" netns "$ns" &&
+    ip link set "$host" mtu 9000 up &&
+    ip -n "$ns" link set lo up &&
+    ip -n "$ns" link set "$guest" mtu 9000 up &&
+    ip -n "$ns" addr add "$addr" dev "$guest" &&
+    ethtool -K "$host" tx off >/dev/null &&
+    ip netns exec "$ns" ethtool -K "$guest" tx off >/dev/null || return 1
+
+    VA_GUEST_VDEVS="--vdev net_af_packet0,iface=$host,framesz=16384,blocksz=16384,framecnt=256" \
+        va_guest_start "$name" "$devargs" \
+            --forward-mode=io --mbuf-size=16512 --total-num-mbufs=4096
+}
+
+va_kernel_guest_cleanup() {
+    va_guest_stop "$1"
+    ip link del "va-$1" 2>/dev/null
+    ip netns del "va-$1" 2>/dev/null
+    return 0
+}
+
+# va_mbufs_in_use PORT
+#
+# Mbufs of PORT's mempool that are neither in the pool's common ring nor
+# in a per-lcore cache.
+va_mbufs_in_use() {
+    ovs-appctl netdev-dpdk/get-mempool-info "$1" | awk '
+        /populated_size=/  { split($0, a, "="); total = a[2] }
+        /common_pool_count=/ { split($0, a, "="); common = a[2] }
+        /cache_count\[/    { split($0, a, "="); cached += a[2] }
+        END { if (total == "") exit 1; print total - common - cached }'
+}
