@@ -1,8 +1,9 @@
 #!/bin/bash
 # The demo: installs what is missing, builds the patched OVS, then starts
-# a sandboxed ovsdb-server and ovs-vswitchd with DPDK and vhost async on
-# (software DMA), adds a dpdkvhostuserclient port, shows what OVS made of
-# it, and tears everything down again.  Run as root.
+# a sandboxed ovsdb-server and ovs-vswitchd with DPDK and vhost async on,
+# a dpdk-testpmd guest behind a dpdkvhostuserclient port, runs traffic
+# through it for DEMO_SECONDS (default 5), shows the PMD and port
+# statistics, and tears everything down again.  Run as root.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +21,7 @@ export OVS_RUNDIR
 
 cleanup() {
     local rc=$?
+    va_guest_stop guest0
     va_ovs_stop
     va_hugepages_restore
     rm -rf "$OVS_RUNDIR"
@@ -40,20 +42,41 @@ section "Starting ovsdb-server and ovs-vswitchd with DPDK in $OVS_RUNDIR"
 va_ovs_start vhost-async-support=true
 
 va_vsctl add-br br0 -- set bridge br0 datapath_type=netdev
+
+section "Starting a guest (dpdk-testpmd, virtio-user) that sends 64 B frames"
+va_guest_start guest0 "" --forward-mode=flowgen
 va_vsctl add-port br0 vhu0 -- set Interface vhu0 type=dpdkvhostuserclient \
-    "options:vhost-server-path=$OVS_RUNDIR/vhu0.sock"
+    "options:vhost-server-path=$OVS_RUNDIR/guest0.sock"
+# Everything the guest sends comes straight back to it.
+ovs-ofctl add-flow br0 in_port=vhu0,actions=in_port
 
 section "ovs-vsctl show"
 va_vsctl show
 
 section "What ovs-vswitchd logged about DPDK and vhost async"
-grep -E 'dpdk\|INFO\|(Using DPDK|DPDK Enabled)|netdev_vhost_async|vhost-user client' \
+grep -E 'dpdk\|INFO\|(Using DPDK|DPDK Enabled)|netdev_vhost_async|vHost Device' \
     "$OVS_RUNDIR/ovs-vswitchd.log" | sed 's/^[^|]*|//'
+
+va_wait_until 30 eval '[ "$(va_guest_counter guest0 RX-packets)" -gt 0 ]'
+ovs-appctl dpif-netdev/pmd-stats-clear >/dev/null
+echo "Forwarding for ${DEMO_SECONDS:-5} seconds..."
+sleep "${DEMO_SECONDS:-5}"
 
 section "ovs-appctl dpif-netdev/pmd-rxq-show"
 ovs-appctl dpif-netdev/pmd-rxq-show
 
 section "ovs-appctl dpif-netdev/pmd-stats-show"
 ovs-appctl dpif-netdev/pmd-stats-show
+
+section "ovs-ofctl dump-ports br0 vhu0"
+ovs-ofctl dump-ports br0 vhu0
+
+section "ovs-vsctl get Interface vhu0 statistics"
+# OVS refreshes this column every 5 s (other_config:stats-update-interval).
+va_wait_until 15 va_vsctl get Interface vhu0 statistics:rx_packets || true
+va_vsctl get Interface vhu0 statistics | tr ',' '\n' | sed 's/^ *[{]*//; s/[}]$//'
+
+section "Guest's view of its virtio port"
+grep -A4 'NIC statistics for port' "$OVS_RUNDIR/guest0.log" | tail -n 5
 
 section "Stopping"
