@@ -2,5 +2,7 @@
 # patches/0001) and compiles them into libopenvswitch; the overlay's own
 # Makefile.am includes it to know which files to link into the OVS tree.
 VHOST_ASYNC_LIB_FILES = \
+	lib/dma-pool.c \
+	lib/dma-pool.h \
 	lib/netdev-vhost-async.c \
 	lib/netdev-vhost-async.h

@@ -24,7 +24,9 @@
 
 #include <rte_version.h>
 
+#include "dma-pool.h"
 #include "openvswitch/vlog.h"
+#include "ovs-thread.h"
 #include "ovs-atomic.h"
 #include "smap.h"
 #include "util.h"
@@ -70,26 +72,40 @@ netdev_vhost_async_check_dpdk_version(const char *version)
 }
 
 void
-netdev_vhost_async_init(const struct smap *ovs_other_config)
+netdev_vhost_async_set_config(const struct smap *ovs_other_config)
 {
-    if (!smap_get_bool(ovs_other_config, "vhost-async-support", false)) {
-        VLOG_INFO("vhost async support disabled: vhost-user ports copy "
-                  "packets with the CPU");
-        return;
+    static struct ovsthread_once check_once = OVSTHREAD_ONCE_INITIALIZER;
+    static char *version_error;
+    bool requested = smap_get_bool(ovs_other_config, "vhost-async-support",
+                                   false);
+
+    if (ovsthread_once_start(&check_once)) {
+        /* The library is shared: check the DPDK actually loaded, not the
+         * one we were compiled against. */
+        version_error = netdev_vhost_async_check_dpdk_version(rte_version());
+        if (!requested) {
+            VLOG_INFO("vhost async support disabled: vhost-user ports copy "
+                      "packets with the CPU");
+        }
+        ovsthread_once_done(&check_once);
     }
 
-    /* The library is shared: check the DPDK actually loaded, not the one
-     * we were compiled against. */
-    char *error = netdev_vhost_async_check_dpdk_version(rte_version());
-    if (error) {
-        VLOG_ERR("vhost async support refused: %s; vhost-user ports stay "
-                 "synchronous", error);
-        free(error);
-        return;
+    bool was_enabled = netdev_vhost_async_enabled();
+    bool enabled = requested && !version_error;
+    if (requested && version_error) {
+        VLOG_ERR_ONCE("vhost async support refused: %s; vhost-user ports "
+                      "stay synchronous", version_error);
+    } else if (enabled != was_enabled) {
+        if (enabled) {
+            VLOG_INFO("vhost async support enabled (%s)", rte_version());
+        } else {
+            VLOG_INFO("vhost async support disabled");
+        }
     }
+    atomic_store_relaxed(&vhost_async_enabled, enabled);
 
-    atomic_store_relaxed(&vhost_async_enabled, true);
-    VLOG_INFO("vhost async support enabled (%s)", rte_version());
+    dma_pool_set_config(enabled ? ovs_other_config : NULL);
+    dma_pool_run();
 }
 
 bool

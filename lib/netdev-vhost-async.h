@@ -32,8 +32,10 @@ struct smap;
 #define VHOST_ASYNC_MIN_DPDK_MONTH 11
 #define VHOST_ASYNC_MIN_DPDK_MINOR 4
 
-/* Called once, from the main thread, right after the EAL is up. */
-void netdev_vhost_async_init(const struct smap *ovs_other_config);
+/* Called from the main thread right after the EAL is up, then on every
+ * run of the main loop: follows the vhost-async-* knobs of
+ * Open_vSwitch other_config. */
+void netdev_vhost_async_set_config(const struct smap *ovs_other_config);
 
 /* True if async was requested and the loaded DPDK can do it. */
 bool netdev_vhost_async_enabled(void);

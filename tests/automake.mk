@@ -6,6 +6,7 @@ include tests/ovstest.mk
 TESTSUITE_AT = \
 	tests/testsuite.at \
 	tests/vhost-async-unit.at \
+	tests/dma-pool-unit.at \
 	tests/system-vhost-async-macros.at \
 	tests/system-vhost-async.at
 EXTRA_DIST += $(TESTSUITE_AT) tests/atlocal.in tests/tcp-transfer.py

@@ -3,5 +3,5 @@ UTILITY_FILES = \
 	utilities/build.sh \
 	utilities/demo.sh \
 	utilities/check.sh \
-	utilities/hugepages.sh
+	utilities/vhost-async-lib.sh
 EXTRA_DIST += $(UTILITY_FILES)

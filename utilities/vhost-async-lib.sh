@@ -112,7 +112,9 @@ va_vsctl() {
 # Creates a database in OVS_RUNDIR and starts ovsdb-server and
 # ovs-vswitchd there, with DPDK initialised before ovs-vswitchd
 # detaches.  Each KEY=VALUE goes into Open_vSwitch other_config.
-# VA_FILE_PREFIX names the DPDK runtime files (default: from OVS_RUNDIR).
+# VA_FILE_PREFIX names the DPDK runtime files (default: from OVS_RUNDIR),
+# VA_IOVA_MODE is the EAL's IOVA mode (default: va, which software DMA
+# needs), VA_EXTRA_EAL adds EAL arguments (e.g. "--vdev net_null0").
 va_ovs_start() {
     local prefix=${VA_FILE_PREFIX:-ovsva-$(basename "$OVS_RUNDIR")}
 
@@ -130,7 +132,7 @@ va_ovs_start() {
         other_config:dpdk-socket-mem=256 \
         other_config:dpdk-socket-limit=256 \
         other_config:pmd-cpu-mask=0x2 \
-        "other_config:dpdk-extra=--no-pci --iova-mode=va --file-prefix=$prefix --huge-unlink" \
+        "other_config:dpdk-extra=--no-pci --iova-mode=${VA_IOVA_MODE:-va} ${VA_EXTRA_EAL:-} --file-prefix=$prefix --huge-unlink" \
         || return 1
     local kv
     for kv in "$@"; do
