@@ -269,6 +269,17 @@ dma_pool_pick(const struct dma_pool_candidate cands[], size_t n,
 
 /* Devices. */
 
+/* A device's NUMA node for humans: DPDK knows none for virtual devices. */
+static const char *
+numa_to_string(int numa_id, char buf[12])
+{
+    if (numa_id == OVS_NUMA_UNSPEC) {
+        return "any";
+    }
+    snprintf(buf, 12, "%d", numa_id);
+    return buf;
+}
+
 static struct dma_dev *
 dma_dev_from_channel(const struct dma_pool_channel *channel)
 {
@@ -363,8 +374,10 @@ dma_dev_open(int16_t dev_id, bool software, unsigned int lcore,
     atomic_init(&dev->quiesced, false);
     atomic_init(&dev->inflight, 0);
     ovs_list_push_back(&active_devs, &dev->list_node);
-    VLOG_INFO("DMA device %s (id %d, NUMA %d%s) ready with %"PRIu16
-              " descriptors", dev->name, dev_id, dev->numa_id,
+    char numa[12];
+    VLOG_INFO("DMA device %s (id %d, NUMA %s%s) ready with %"PRIu16
+              " descriptors", dev->name, dev_id,
+              numa_to_string(dev->numa_id, numa),
               software ? ", software" : "", ring_size);
     return dev;
 
@@ -645,9 +658,12 @@ user_assign(struct dma_user *user)
             /* The main thread sends little: sharing is by design there. */
             enum vlog_level level = pmd ? VLL_WARN : VLL_INFO;
 
-            VLOG(level, "%s (NUMA %d) copies with DMA device %s (NUMA %d, "
+            char numa[12];
+
+            VLOG(level, "%s (NUMA %d) copies with DMA device %s (NUMA %s, "
                  "%s): %s", ds_cstr(&name), user->numa_id, dev->name,
-                 dev->numa_id, dma_pool_pick_to_string(pick),
+                 numa_to_string(dev->numa_id, numa),
+                 dma_pool_pick_to_string(pick),
                  pick == DMA_PICK_REMOTE ? "no device left on its node"
                  : "fewer DMA devices than threads");
             if (pick != DMA_PICK_REMOTE) {
@@ -857,7 +873,8 @@ dma_pool_set_config(const struct smap *other_config)
                 if (pool_cfg) {
                     struct dma_dev *dev;
 
-                    /* Devices come back if the new setting wants them. */
+                    /* A device the new setting wants too comes back once
+                     * released: see dma_pool_run(). */
                     LIST_FOR_EACH_SAFE (dev, list_node, &active_devs) {
                         dma_dev_retire(dev);
                     }
@@ -889,6 +906,8 @@ dma_pool_run(void)
 {
     struct dma_dev *dev;
 
+    bool released = false;
+
     ovs_mutex_lock(&dma_mutex);
     LIST_FOR_EACH_SAFE (dev, list_node, &retiring_devs) {
         bool quiesced;
@@ -898,7 +917,12 @@ dma_pool_run(void)
         atomic_read_relaxed(&dev->inflight, &inflight);
         if (quiesced && !inflight) {
             dma_dev_close(dev);
+            released = true;
         }
+    }
+    if (released && pool_cfg) {
+        /* The new setting may want a device that was only now released. */
+        pool_refresh();
     }
     ovs_mutex_unlock(&dma_mutex);
 }
@@ -971,8 +995,10 @@ dma_dev_show(struct dma_dev *dev, bool retiring, struct ds *s)
 
     atomic_read_relaxed(&dev->inflight, &inflight);
     ds_put_format(s, "%s:%s\n", dev->name, retiring ? " (releasing)" : "");
-    ds_put_format(s, "  id: %d  numa_id: %d  kind: ", dev->channel.dev_id,
-                  dev->numa_id);
+    char numa[12];
+
+    ds_put_format(s, "  id: %d  numa_id: %s  kind: ", dev->channel.dev_id,
+                  numa_to_string(dev->numa_id, numa));
     if (dev->software) {
         ds_put_format(s, "software (lcore %u)", dev->lcore);
     } else {
