@@ -23,6 +23,7 @@
  * behind this interface, so that netdev-dpdk.c needs only small hooks. */
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct smap;
 
@@ -44,5 +45,42 @@ bool netdev_vhost_async_enabled(void);
  * Returns NULL if async may be used with it, otherwise a malloc'd message
  * saying why not, which the caller must free. */
 char *netdev_vhost_async_check_dpdk_version(const char *version);
+
+/* Registration of a vhost-user client socket: returns 'flags' with
+ * RTE_VHOST_USER_ASYNC_COPY added when async is on and compatible with
+ * the other flags; logs why not otherwise. */
+uint64_t netdev_vhost_async_register_flags(const char *port,
+                                           const char *socket,
+                                           uint64_t flags);
+/* The socket is unregistered: forget it. */
+void netdev_vhost_async_unregister(const char *socket);
+
+/* Called first thing by netdev-dpdk's vhost callbacks, from the vhost
+ * events thread.  vring_state_changed() runs with the vring's lock held;
+ * new_device() and destroy_device() without it.  They drain copies in
+ * flight before the guest's memory can go away, without taking any OVS
+ * lock and without waiting for PMD threads. */
+void netdev_vhost_async_new_device(int vid);
+void netdev_vhost_async_destroy_device(int vid);
+void netdev_vhost_async_vring_state_changed(int vid, uint16_t queue_id,
+                                            int enable);
+
+/* Enqueues to guest vring 'queue_id' as rte_vhost_enqueue_burst() does.
+ * Packets submitted to DMA belong to vhost until their copy completes:
+ * their slots in 'pkts' are set to NULL.  The caller holds the txq lock. */
+struct rte_mbuf;
+uint16_t netdev_vhost_async_enqueue_burst(int vid, uint16_t queue_id,
+                                          struct rte_mbuf **pkts,
+                                          uint16_t count);
+
+/* Threads.  A PMD thread attaches at start and detaches at exit; it polls
+ * completions of the copies it submitted every iteration with
+ * netdev_vhost_async_poll().  The main thread polls those of the non-PMD
+ * context with the same call, and wakes itself up while some are in
+ * flight with netdev_vhost_async_wait(). */
+void netdev_vhost_async_attach_thread(unsigned int core_id);
+void netdev_vhost_async_detach_thread(void);
+void netdev_vhost_async_poll(void);
+void netdev_vhost_async_wait(void);
 
 #endif /* netdev-vhost-async.h */

@@ -3,5 +3,8 @@ PATCH_FILES = \
 	$(srcdir)/patches/0001-build-Compile-the-vhost-async-overlay.patch \
 	$(srcdir)/patches/0002-dpdk-Let-vhost-async-follow-other_config.patch \
 	$(srcdir)/patches/0003-dpdk-Give-each-PMD-thread-a-DMA-channel.patch \
-	$(srcdir)/patches/0004-dpdk-unixctl-Document-dpdk-dma-show.patch
+	$(srcdir)/patches/0004-dpdk-unixctl-Document-dpdk-dma-show.patch \
+	$(srcdir)/patches/0005-netdev-dpdk-Let-vhost-async-register-sockets-and-see-callbacks.patch \
+	$(srcdir)/patches/0006-netdev-dpdk-Enqueue-to-vhost-through-the-async-layer.patch \
+	$(srcdir)/patches/0007-dpif-netdev-Poll-async-copies-in-every-thread-that-submits.patch
 EXTRA_DIST += patches/series $(PATCH_FILES)
