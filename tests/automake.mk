@@ -9,7 +9,8 @@ TESTSUITE_AT = \
 	tests/dma-pool-unit.at \
 	tests/system-vhost-async-macros.at \
 	tests/system-vhost-async.at \
-	tests/system-dma-pool.at
+	tests/system-dma-pool.at \
+	tests/system-async-enqueue.at
 EXTRA_DIST += $(TESTSUITE_AT) tests/atlocal.in tests/tcp-transfer.py
 TESTSUITE = tests/testsuite
 DISTCLEANFILES += tests/atconfig tests/atlocal tests/package.m4
