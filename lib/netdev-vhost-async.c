@@ -29,14 +29,15 @@
 
 #include "coverage.h"
 #include "dma-pool.h"
+#include "openvswitch/poll-loop.h"
 #include "openvswitch/vlog.h"
+#include "ovs-atomic.h"
 #include "ovs-rcu.h"
 #include "ovs-thread.h"
-#include "openvswitch/poll-loop.h"
+#include "smap.h"
 #include "sset.h"
 #include "timeval.h"
-#include "ovs-atomic.h"
-#include "smap.h"
+#include "unixctl.h"
 #include "util.h"
 
 VLOG_DEFINE_THIS_MODULE(netdev_vhost_async);
@@ -109,6 +110,11 @@ static struct ovs_mutex shared_mutex = OVS_MUTEX_INITIALIZER;
 static struct vhost_async_pending_list shared_pending
     OVS_GUARDED_BY(shared_mutex);
 
+/* Test only: while set, nobody polls for completions, so that tests can
+ * hold copies in flight (ovs-appctl netdev-vhost-async/pause-completions).
+ * The callbacks still drain. */
+static atomic_bool completions_paused = false;
+
 /* Sockets registered with RTE_VHOST_USER_ASYNC_COPY. */
 static struct ovs_mutex socket_mutex = OVS_MUTEX_INITIALIZER;
 static struct sset async_sockets OVS_GUARDED_BY(socket_mutex)
@@ -152,6 +158,23 @@ netdev_vhost_async_check_dpdk_version(const char *version)
     return NULL;
 }
 
+static void
+netdev_vhost_async_unixctl_pause(struct unixctl_conn *conn,
+                                 int argc OVS_UNUSED, const char *argv[],
+                                 void *aux OVS_UNUSED)
+{
+    bool pause = !strcmp(argv[1], "on");
+
+    if (!pause && strcmp(argv[1], "off")) {
+        unixctl_command_reply_error(conn, "usage: on|off");
+        return;
+    }
+    atomic_store_relaxed(&completions_paused, pause);
+    VLOG_WARN("completion polling %s (test only)",
+              pause ? "paused" : "resumed");
+    unixctl_command_reply(conn, NULL);
+}
+
 void
 netdev_vhost_async_set_config(const struct smap *ovs_other_config)
 {
@@ -168,6 +191,9 @@ netdev_vhost_async_set_config(const struct smap *ovs_other_config)
             VLOG_INFO("vhost async support disabled: vhost-user ports copy "
                       "packets with the CPU");
         }
+        unixctl_command_register("netdev-vhost-async/pause-completions",
+                                 "on|off", 1, 1,
+                                 netdev_vhost_async_unixctl_pause, NULL);
         ovsthread_once_done(&check_once);
     }
 
@@ -520,6 +546,12 @@ pending_poll(const struct vhost_async_pending *p)
 static void
 pending_list_poll(struct vhost_async_pending_list *list)
 {
+    bool paused;
+
+    atomic_read_relaxed(&completions_paused, &paused);
+    if (OVS_UNLIKELY(paused)) {
+        return;
+    }
     for (size_t i = 0; i < list->n; ) {
         if (pending_poll(&list->entries[i])) {
             dma_pool_inflight_add(list->entries[i].channel, -1);

@@ -11,7 +11,8 @@ TESTSUITE_AT = \
 	tests/system-vhost-async.at \
 	tests/system-dma-pool.at \
 	tests/system-async-enqueue.at
-EXTRA_DIST += $(TESTSUITE_AT) tests/atlocal.in tests/tcp-transfer.py
+EXTRA_DIST += $(TESTSUITE_AT) tests/atlocal.in tests/tcp-transfer.py \
+	tests/udp-sequence.py
 TESTSUITE = tests/testsuite
 DISTCLEANFILES += tests/atconfig tests/atlocal tests/package.m4
 

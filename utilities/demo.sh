@@ -34,6 +34,13 @@ section() {
     printf '\n=== %s\n' "$*"
 }
 
+# One at a time with the system tests: they share hugepages and CPU 1.
+exec 9>>"$VA_LOCK_FILE"
+if ! flock -w 600 9; then
+    echo "demo: another demo or test run holds $VA_LOCK_FILE" >&2
+    exit 1
+fi
+
 if ! va_hugepages_reserve 256 >&2; then
     exit 1
 fi

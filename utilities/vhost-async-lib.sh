@@ -10,6 +10,10 @@
 #   VA_OVS_BUILDDIR   the OVS build tree (with vswitchd/, utilities/, ...)
 #   OVS_RUNDIR        a directory of their own for sockets, pids, logs, db
 
+# System tests and the demo hold this lock, machine-wide, while they use
+# hugepages, CPU 1 and the va-* network namespaces.
+VA_LOCK_FILE=/run/lock/ovs-vhost-async.lock
+
 va_log() {
     echo "$(basename -- "$0"): $*" >&2
 }
