@@ -120,7 +120,7 @@ static struct ovs_mutex socket_mutex = OVS_MUTEX_INITIALIZER;
 static struct sset async_sockets OVS_GUARDED_BY(socket_mutex)
     = SSET_INITIALIZER(&async_sockets);
 
-/* Written once by the main thread at DPDK initialization, read by any. */
+/* Written by the main thread as other_config changes, read by any. */
 static atomic_bool vhost_async_enabled = false;
 
 char *

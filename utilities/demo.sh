@@ -41,7 +41,7 @@ if ! flock -w 600 9; then
     exit 1
 fi
 
-if ! va_hugepages_reserve 256 >&2; then
+if ! va_hugepages_reserve 512 >&2; then
     exit 1
 fi
 

@@ -131,10 +131,12 @@ va_ovs_start() {
     ovsdb-server --detach --no-chdir --pidfile --log-file \
         --remote="punix:$OVS_RUNDIR/db.sock" "$OVS_RUNDIR/conf.db" || return 1
     va_vsctl --no-wait init || return 1
+    # 512 MB: a 9000 B MTU mempool takes about 170 MB, and vhost async
+    # allocates its per-vring metadata from the same heap.
     va_vsctl --no-wait set Open_vSwitch . \
         other_config:dpdk-init=true \
-        other_config:dpdk-socket-mem=256 \
-        other_config:dpdk-socket-limit=256 \
+        other_config:dpdk-socket-mem=512 \
+        other_config:dpdk-socket-limit=512 \
         other_config:pmd-cpu-mask=0x2 \
         "other_config:dpdk-extra=--no-pci --iova-mode=${VA_IOVA_MODE:-va} ${VA_EXTRA_EAL:-} --file-prefix=$prefix --huge-unlink" \
         || return 1
