@@ -75,6 +75,7 @@ COVERAGE_DEFINE(vhost_async_pending_full);
 #define VHOST_ASYNC_BURST 32
 
 struct vhost_async_vring {
+    atomic_bool wanted;         /* Enabled guest Rx vring of an async socket. */
     atomic_bool async;          /* Async channel registered. */
     atomic_int inflight;        /* Copies submitted, not yet returned. */
     atomic_uint64_t dma_mask;   /* DMA devices it has submitted to. */
@@ -115,10 +116,18 @@ static struct vhost_async_pending_list shared_pending
  * The callbacks still drain. */
 static atomic_bool completions_paused = false;
 
+/* Set when a channel could not be registered: vhost allocates it from
+ * the DPDK heap, which OVS's mempool sizing may fill for a moment (it
+ * tries ever smaller pools until one fits) right when a guest connects.
+ * The main thread tries again. */
+static atomic_bool registration_retry = false;
+
 /* Sockets registered with RTE_VHOST_USER_ASYNC_COPY. */
 static struct ovs_mutex socket_mutex = OVS_MUTEX_INITIALIZER;
 static struct sset async_sockets OVS_GUARDED_BY(socket_mutex)
     = SSET_INITIALIZER(&async_sockets);
+
+static void retry_registrations(void);
 
 /* Written by the main thread as other_config changes, read by any. */
 static atomic_bool vhost_async_enabled = false;
@@ -213,6 +222,7 @@ netdev_vhost_async_set_config(const struct smap *ovs_other_config)
 
     dma_pool_set_config(enabled ? ovs_other_config : NULL);
     dma_pool_run();
+    retry_registrations();
 }
 
 bool
@@ -296,6 +306,7 @@ vdev_create(int vid)
         vdev = xzalloc(sizeof *vdev);
         vdev->vid = vid;
         for (size_t i = 0; i < ARRAY_SIZE(vdev->vrings); i++) {
+            atomic_init(&vdev->vrings[i].wanted, false);
             atomic_init(&vdev->vrings[i].async, false);
             atomic_init(&vdev->vrings[i].inflight, 0);
             atomic_init(&vdev->vrings[i].dma_mask, 0);
@@ -327,6 +338,7 @@ vring_register(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked)
     struct vhost_async_vring *vr = &vdev->vrings[queue_id];
     int err;
 
+    atomic_store_relaxed(&vr->wanted, true);
     if (vring_is_async(vr)) {
         return;
     }
@@ -335,11 +347,44 @@ vring_register(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked)
                                                             queue_id)
            : rte_vhost_async_channel_register(vdev->vid, queue_id));
     if (err) {
-        VLOG_WARN("vhost device %d: cannot register async channel of vring "
-                  "%"PRIu16": it copies with the CPU", vdev->vid, queue_id);
+        VLOG_INFO("vhost device %d: cannot register async channel of vring "
+                  "%"PRIu16" yet: it copies with the CPU until a retry "
+                  "succeeds", vdev->vid, queue_id);
+        atomic_store_relaxed(&registration_retry, true);
         return;
     }
     atomic_store_relaxed(&vr->async, true);
+}
+
+/* Main thread: registers the channels that failed before. */
+static void
+retry_registrations(void)
+{
+    bool retry;
+
+    atomic_read_relaxed(&registration_retry, &retry);
+    if (!retry) {
+        return;
+    }
+    atomic_store_relaxed(&registration_retry, false);
+    for (int vid = 0; vid < RTE_MAX_VHOST_DEVICE; vid++) {
+        /* Not quiescent here: 'vdev' stays valid during the loop. */
+        struct vhost_async_dev *vdev = vdev_get(vid);
+
+        for (uint16_t q = 0; vdev && q < VHOST_ASYNC_MAX_VRINGS; q++) {
+            struct vhost_async_vring *vr = &vdev->vrings[q];
+            bool wanted;
+
+            atomic_read_relaxed(&vr->wanted, &wanted);
+            if (wanted && !vring_is_async(vr)) {
+                vring_register(vdev, q, false);
+                if (vring_is_async(vr)) {
+                    VLOG_INFO("vhost device %d: async channel of vring "
+                              "%"PRIu16" registered", vid, q);
+                }
+            }
+        }
+    }
 }
 
 /* Collects or drops every copy in flight on a vring, then unregisters its
@@ -352,6 +397,7 @@ vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked)
     int vid = vdev->vid;
     unsigned int dropped = 0;
 
+    atomic_store_relaxed(&vr->wanted, false);
     if (!vring_is_async(vr)) {
         return;
     }
@@ -670,10 +716,17 @@ netdev_vhost_async_poll(void)
 void
 netdev_vhost_async_wait(void)
 {
+    bool retry;
+
     ovs_mutex_lock(&shared_mutex);
     if (shared_pending.n) {
         /* Copies in flight complete without telling anyone. */
         poll_timer_wait(1);
     }
     ovs_mutex_unlock(&shared_mutex);
+
+    atomic_read_relaxed(&registration_retry, &retry);
+    if (retry) {
+        poll_timer_wait(100);
+    }
 }
