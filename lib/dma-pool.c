@@ -59,7 +59,7 @@ struct dma_dev {
     uint16_t ring_size;
     unsigned int n_users;           /* Threads assigned to it... */
     unsigned int n_pmds;            /* ...of which PMD threads. */
-    atomic_llong inflight;          /* Copies submitted, not yet completed. */
+    atomic_llong busy_vrings;       /* Vrings with copies in flight on it. */
     atomic_bool quiesced;           /* Retiring, and every thread has
                                      * quiesced since it left. */
 };
@@ -372,7 +372,7 @@ dma_dev_open(int16_t dev_id, bool software, unsigned int lcore,
     dev->lcore = lcore;
     dev->ring_size = ring_size;
     atomic_init(&dev->quiesced, false);
-    atomic_init(&dev->inflight, 0);
+    atomic_init(&dev->busy_vrings, 0);
     ovs_list_push_back(&active_devs, &dev->list_node);
     char numa[12];
     VLOG_INFO("DMA device %s (id %d, NUMA %s%s) ready with %"PRIu16
@@ -911,11 +911,11 @@ dma_pool_run(void)
     ovs_mutex_lock(&dma_mutex);
     LIST_FOR_EACH_SAFE (dev, list_node, &retiring_devs) {
         bool quiesced;
-        long long inflight;
+        long long busy_vrings;
 
         atomic_read_relaxed(&dev->quiesced, &quiesced);
-        atomic_read_relaxed(&dev->inflight, &inflight);
-        if (quiesced && !inflight) {
+        atomic_read_relaxed(&dev->busy_vrings, &busy_vrings);
+        if (quiesced && !busy_vrings) {
             dma_dev_close(dev);
             released = true;
         }
@@ -974,11 +974,11 @@ dma_pool_get_channel(void)
 }
 
 void
-dma_pool_inflight_add(const struct dma_pool_channel *channel, int delta)
+dma_pool_busy_vrings_add(const struct dma_pool_channel *channel, int delta)
 {
     long long orig;
 
-    atomic_add_relaxed(&dma_dev_from_channel(channel)->inflight, delta,
+    atomic_add_relaxed(&dma_dev_from_channel(channel)->busy_vrings, delta,
                        &orig);
 }
 
@@ -990,10 +990,10 @@ dma_dev_show(struct dma_dev *dev, bool retiring, struct ds *s)
 {
     struct rte_dma_stats stats;
     const struct dma_user *user;
-    long long inflight;
+    long long busy_vrings;
     int n = 0;
 
-    atomic_read_relaxed(&dev->inflight, &inflight);
+    atomic_read_relaxed(&dev->busy_vrings, &busy_vrings);
     ds_put_format(s, "%s:%s\n", dev->name, retiring ? " (releasing)" : "");
     char numa[12];
 
@@ -1020,7 +1020,7 @@ dma_dev_show(struct dma_dev *dev, bool retiring, struct ds *s)
                       "  errors: %"PRIu64"\n", stats.submitted,
                       stats.completed, stats.errors);
     }
-    ds_put_format(s, "  in flight: %lld\n", inflight);
+    ds_put_format(s, "  vrings with copies in flight: %lld\n", busy_vrings);
 }
 
 static void

@@ -108,8 +108,8 @@ void dma_pool_detach_thread(void);
  * CPU).  The result stays valid until the caller next quiesces. */
 const struct dma_pool_channel *dma_pool_get_channel(void);
 
-/* Copies submitted on (positive 'delta') or completed from (negative) a
- * channel: the pool releases a device only when none is in flight. */
-void dma_pool_inflight_add(const struct dma_pool_channel *, int delta);
+/* A vring that gets copies in flight on a channel adds 1, and subtracts 1
+ * once it has none left: the pool releases a device only at 0. */
+void dma_pool_busy_vrings_add(const struct dma_pool_channel *, int delta);
 
 #endif /* dma-pool.h */

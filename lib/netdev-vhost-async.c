@@ -75,7 +75,7 @@ COVERAGE_DEFINE(vhost_async_pending_full);
 #define VHOST_ASYNC_BURST 32
 
 struct vhost_async_vring {
-    atomic_bool wanted;         /* Enabled guest Rx vring of an async socket. */
+    atomic_bool wanted;         /* Enabled Rx vring of an async socket. */
     atomic_bool async;          /* Async channel registered. */
     atomic_int inflight;        /* Copies submitted, not yet returned. */
     atomic_uint64_t dma_mask;   /* DMA devices it has submitted to. */
@@ -557,7 +557,7 @@ pending_add(struct vhost_async_pending_list *list,
         .channel = channel,
     };
     /* The device stays in the pool while this entry exists. */
-    dma_pool_inflight_add(channel, 1);
+    dma_pool_busy_vrings_add(channel, 1);
 }
 
 /* Polls one pending vring.  Returns true when it needs no more polling. */
@@ -600,7 +600,7 @@ pending_list_poll(struct vhost_async_pending_list *list)
     }
     for (size_t i = 0; i < list->n; ) {
         if (pending_poll(&list->entries[i])) {
-            dma_pool_inflight_add(list->entries[i].channel, -1);
+            dma_pool_busy_vrings_add(list->entries[i].channel, -1);
             list->entries[i] = list->entries[--list->n];
         } else {
             i++;
@@ -694,7 +694,7 @@ netdev_vhost_async_detach_thread(void)
             VLOG_WARN("vhost device %d vring %"PRIu16": nobody polls its "
                       "copies in flight any more", p->vid, p->queue_id);
         }
-        dma_pool_inflight_add(p->channel, -1);
+        dma_pool_busy_vrings_add(p->channel, -1);
     }
     *pmd_pending_get() = NULL;
     ovs_mutex_unlock(&shared_mutex);
