@@ -676,6 +676,18 @@ user_assign(struct dma_user *user)
     free(cands);
 }
 
+/* Opens DMA device 'dev_id', found by DPDK, unless the pool has it already
+ * (a retiring one comes back only once released: see dma_pool_run()). */
+static void
+dma_dev_open_if_new(int16_t dev_id)
+    OVS_REQUIRES(dma_mutex)
+{
+    if (!dma_dev_find(&active_devs, dev_id)
+        && !dma_dev_find(&retiring_devs, dev_id)) {
+        dma_dev_open(dev_id, false, 0, pool_cfg->ring_size);
+    }
+}
+
 /* Brings the pool in line with 'pool_cfg' and the users: opens what is
  * missing, retires what is no longer wanted, assigns every user without a
  * device (PMD threads before the main thread). */
@@ -698,10 +710,7 @@ pool_refresh(void)
         int16_t id;
 
         RTE_DMA_FOREACH_DEV (id) {
-            if (!dma_dev_find(&active_devs, id)
-                && !dma_dev_find(&retiring_devs, id)) {
-                dma_dev_open(id, false, 0, pool_cfg->ring_size);
-            }
+            dma_dev_open_if_new(id);
         }
         break;
     }
@@ -709,9 +718,8 @@ pool_refresh(void)
         for (size_t i = 0; i < pool_cfg->n_names; i++) {
             int id = rte_dma_get_dev_id_by_name(pool_cfg->names[i]);
 
-            if (id >= 0 && !dma_dev_find(&active_devs, id)
-                && !dma_dev_find(&retiring_devs, id)) {
-                dma_dev_open(id, false, 0, pool_cfg->ring_size);
+            if (id >= 0) {
+                dma_dev_open_if_new(id);
             }
         }
         break;
