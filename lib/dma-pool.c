@@ -31,12 +31,14 @@
 
 #include "coverage.h"
 #include "dpdk.h"
+#include "openvswitch/poll-loop.h"
 #include "openvswitch/vlog.h"
 #include "ovs-atomic.h"
 #include "ovs-numa.h"
 #include "ovs-rcu.h"
 #include "ovs-thread.h"
 #include "smap.h"
+#include "timeval.h"
 #include "unixctl.h"
 #include "util.h"
 
@@ -47,10 +49,17 @@ COVERAGE_DEFINE(dma_pool_share);
 COVERAGE_DEFINE(dma_pool_no_dma);
 COVERAGE_DEFINE(dma_pool_error);
 COVERAGE_DEFINE(dma_pool_release);
+COVERAGE_DEFINE(dma_pool_failed);
+
+/* A device with copies outstanding that completes none for this long has
+ * failed: hardware and the software device alike complete a copy in
+ * microseconds. */
+#define DMA_POOL_HUNG_MSEC 2000
 
 /* A DMA device in the pool.  We use its vchan 0 only. */
 struct dma_dev {
-    struct ovs_list list_node;      /* In 'active_devs' or 'retiring_devs'. */
+    struct ovs_list list_node;      /* In 'active_devs', 'retiring_devs'
+                                     * or 'failed_devs'. */
     struct dma_pool_channel channel;
     char *name;
     int numa_id;
@@ -62,6 +71,12 @@ struct dma_dev {
     atomic_llong busy_vrings;       /* Vrings with copies in flight on it. */
     atomic_bool quiesced;           /* Retiring, and every thread has
                                      * quiesced since it left. */
+    atomic_bool failed;             /* Stopped for good. */
+    char *failure;                  /* Why it failed. */
+
+    /* Hang detection, main thread only. */
+    uint64_t watch_completed;       /* Completions seen last time... */
+    long long int watch_since;      /* ...and since when. */
 };
 
 /* A thread, or the non-PMD context, that copies through the pool. */
@@ -80,6 +95,11 @@ static struct ovs_list retiring_devs OVS_GUARDED_BY(dma_mutex)
     = OVS_LIST_INITIALIZER(&retiring_devs);
 static struct ovs_list users OVS_GUARDED_BY(dma_mutex)
     = OVS_LIST_INITIALIZER(&users);
+static struct ovs_list failed_devs OVS_GUARDED_BY(dma_mutex)
+    = OVS_LIST_INITIALIZER(&failed_devs);
+static atomic_uint64_t failed_mask = 0;
+/* Users lost their device to a failure outside the main thread. */
+static bool refresh_needed OVS_GUARDED_BY(dma_mutex);
 
 /* NULL while the pool is off (vhost async disabled). */
 static struct dma_pool_config *pool_cfg OVS_GUARDED_BY(dma_mutex);
@@ -363,6 +383,7 @@ dma_dev_open(int16_t dev_id, bool software, unsigned int lcore,
     struct dma_dev *dev = xzalloc(sizeof *dev);
     dev->channel.dev_id = dev_id;
     dev->channel.vchan = 0;
+    dev->channel.ring_size = ring_size;
     dev->name = xstrdup(info.dev_name);
     /* A software device has no node of its own: it copies on 'lcore'. */
     dev->numa_id = (software ? (int) rte_lcore_to_socket_id(lcore)
@@ -373,6 +394,7 @@ dma_dev_open(int16_t dev_id, bool software, unsigned int lcore,
     dev->ring_size = ring_size;
     atomic_init(&dev->quiesced, false);
     atomic_init(&dev->busy_vrings, 0);
+    atomic_init(&dev->failed, false);
     ovs_list_push_back(&active_devs, &dev->list_node);
     char numa[12];
     VLOG_INFO("DMA device %s (id %d, NUMA %s%s) ready with %"PRIu16
@@ -477,6 +499,84 @@ dma_dev_retire(struct dma_dev *dev)
         }
     }
     ovsrcu_postpone(dma_dev_set_quiesced, dev);
+}
+
+static uint64_t
+dev_id_bit(int16_t dev_id)
+{
+    return UINT64_C(1) << (dev_id % 64);
+}
+
+/* Copies submitted to 'dev' that it has not completed, as far as its
+ * statistics tell. */
+static uint64_t
+dma_dev_outstanding(const struct dma_dev *dev, uint64_t *completed)
+{
+    struct rte_dma_stats stats;
+
+    if (rte_dma_stats_get(dev->channel.dev_id, dev->channel.vchan, &stats)) {
+        *completed = 0;
+        return 0;
+    }
+    *completed = stats.completed;
+    return (stats.submitted > stats.completed + stats.errors
+            ? stats.submitted - stats.completed - stats.errors : 0);
+}
+
+/* Takes 'dev', active or retiring, out of service for good.  Stopping it
+ * makes sure it never writes into guest memory again; the copies it holds
+ * and their mbufs are lost on purpose. */
+static void
+dma_dev_fail(struct dma_dev *dev, const char *why)
+    OVS_REQUIRES(dma_mutex)
+{
+    struct dma_user *user;
+    uint64_t completed;
+    uint64_t outstanding = dma_dev_outstanding(dev, &completed);
+    uint64_t orig;
+
+    VLOG_WARN("DMA device %s failed: %s; %"PRIu64" copies it holds are "
+              "lost, with their mbufs; it stays stopped and out of service",
+              dev->name, why, outstanding);
+    COVERAGE_INC(dma_pool_failed);
+    rte_dma_stop(dev->channel.dev_id);
+    dev->failure = xstrdup(why);
+    atomic_store_relaxed(&dev->failed, true);
+    atomic_or_relaxed(&failed_mask, dev_id_bit(dev->channel.dev_id), &orig);
+
+    ovs_list_remove(&dev->list_node);
+    ovs_list_push_back(&failed_devs, &dev->list_node);
+    LIST_FOR_EACH (user, list_node, &users) {
+        if (user->dev == dev) {
+            user_unassign(user);
+            refresh_needed = true;
+        }
+    }
+}
+
+/* Fails every device, active or retiring, that has copies outstanding and
+ * has completed none for DMA_POOL_HUNG_MSEC. */
+static void
+dma_devs_watch(struct ovs_list *list)
+    OVS_REQUIRES(dma_mutex)
+{
+    long long int now = time_msec();
+    struct dma_dev *dev;
+
+    LIST_FOR_EACH_SAFE (dev, list_node, list) {
+        uint64_t completed;
+
+        if (!dma_dev_outstanding(dev, &completed)
+            || completed != dev->watch_completed) {
+            dev->watch_completed = completed;
+            dev->watch_since = now;
+        } else if (now - dev->watch_since >= DMA_POOL_HUNG_MSEC) {
+            char *why = xasprintf("no copy completed for %lld ms",
+                                  now - dev->watch_since);
+            dma_dev_fail(dev, why);
+            free(why);
+        }
+    }
 }
 
 /* Software devices. */
@@ -807,6 +907,8 @@ parse_pmd_cpu_mask(const struct smap *other_config)
 
 static void dma_pool_unixctl_show(struct unixctl_conn *, int argc,
                                   const char *argv[], void *aux);
+static void dma_pool_unixctl_hang(struct unixctl_conn *, int argc,
+                                  const char *argv[], void *aux);
 
 void
 dma_pool_set_config(const struct smap *other_config)
@@ -817,6 +919,8 @@ dma_pool_set_config(const struct smap *other_config)
     if (ovsthread_once_start(&once)) {
         unixctl_command_register("dpdk/dma-show", "", 0, 0,
                                  dma_pool_unixctl_show, NULL);
+        unixctl_command_register("dpdk/dma-simulate-hang", "DEVICE", 1, 1,
+                                 dma_pool_unixctl_hang, NULL);
         ovs_mutex_lock(&dma_mutex);
         non_pmd_user.numa_id = rte_lcore_to_socket_id(rte_get_main_lcore());
         ovs_list_push_back(&users, &non_pmd_user.list_node);
@@ -910,13 +1014,25 @@ dma_pool_set_config(const struct smap *other_config)
 }
 
 void
-dma_pool_run(void)
+dma_pool_run(bool watch)
 {
     struct dma_dev *dev;
 
     bool released = false;
 
     ovs_mutex_lock(&dma_mutex);
+    if (watch) {
+        dma_devs_watch(&active_devs);
+        dma_devs_watch(&retiring_devs);
+    } else {
+        /* Start afresh when watching resumes. */
+        LIST_FOR_EACH (dev, list_node, &active_devs) {
+            dev->watch_since = time_msec();
+        }
+        LIST_FOR_EACH (dev, list_node, &retiring_devs) {
+            dev->watch_since = time_msec();
+        }
+    }
     LIST_FOR_EACH_SAFE (dev, list_node, &retiring_devs) {
         bool quiesced;
         long long busy_vrings;
@@ -928,10 +1044,82 @@ dma_pool_run(void)
             released = true;
         }
     }
-    if (released && pool_cfg) {
+    if ((released || refresh_needed) && pool_cfg) {
+        refresh_needed = false;
         /* The new setting may want a device that was only now released. */
         pool_refresh();
     }
+    ovs_mutex_unlock(&dma_mutex);
+}
+
+static bool
+devs_busy(const struct ovs_list *list)
+    OVS_REQUIRES(dma_mutex)
+{
+    const struct dma_dev *dev;
+
+    LIST_FOR_EACH (dev, list_node, list) {
+        long long busy_vrings;
+
+        atomic_read_relaxed(&dev->busy_vrings, &busy_vrings);
+        if (busy_vrings) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void
+dma_pool_wait(void)
+{
+    ovs_mutex_lock(&dma_mutex);
+    if (devs_busy(&active_devs) || devs_busy(&retiring_devs)) {
+        /* Watch devices that have copies in flight. */
+        poll_timer_wait(DMA_POOL_HUNG_MSEC / 4);
+    }
+    ovs_mutex_unlock(&dma_mutex);
+}
+
+bool
+dma_pool_channel_failed(const struct dma_pool_channel *channel)
+{
+    bool failed;
+
+    atomic_read_relaxed(&dma_dev_from_channel(channel)->failed, &failed);
+    return failed;
+}
+
+uint64_t
+dma_pool_failed_mask(void)
+{
+    uint64_t mask;
+
+    atomic_read_relaxed(&failed_mask, &mask);
+    return mask;
+}
+
+static void
+dma_devs_fail_stuck(struct ovs_list *list, uint64_t mask, const char *why)
+    OVS_REQUIRES(dma_mutex)
+{
+    struct dma_dev *dev;
+
+    LIST_FOR_EACH_SAFE (dev, list_node, list) {
+        uint64_t completed;
+
+        if (mask & dev_id_bit(dev->channel.dev_id)
+            && dma_dev_outstanding(dev, &completed)) {
+            dma_dev_fail(dev, why);
+        }
+    }
+}
+
+void
+dma_pool_fail_stuck(uint64_t mask, const char *why)
+{
+    ovs_mutex_lock(&dma_mutex);
+    dma_devs_fail_stuck(&active_devs, mask, why);
+    dma_devs_fail_stuck(&retiring_devs, mask, why);
     ovs_mutex_unlock(&dma_mutex);
 }
 
@@ -993,7 +1181,7 @@ dma_pool_busy_vrings_add(const struct dma_pool_channel *channel, int delta)
 /* dpdk/dma-show. */
 
 static void
-dma_dev_show(struct dma_dev *dev, bool retiring, struct ds *s)
+dma_dev_show(struct dma_dev *dev, const char *state, struct ds *s)
     OVS_REQUIRES(dma_mutex)
 {
     struct rte_dma_stats stats;
@@ -1002,7 +1190,10 @@ dma_dev_show(struct dma_dev *dev, bool retiring, struct ds *s)
     int n = 0;
 
     atomic_read_relaxed(&dev->busy_vrings, &busy_vrings);
-    ds_put_format(s, "%s:%s\n", dev->name, retiring ? " (releasing)" : "");
+    ds_put_format(s, "%s:%s\n", dev->name, state);
+    if (dev->failure) {
+        ds_put_format(s, "  failed: %s\n", dev->failure);
+    }
     char numa[12];
 
     ds_put_format(s, "  id: %d  numa_id: %s  kind: ", dev->channel.dev_id,
@@ -1047,10 +1238,13 @@ dma_pool_unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
         dma_pool_config_format(pool_cfg, &s);
         ds_put_char(&s, '\n');
         LIST_FOR_EACH (dev, list_node, &active_devs) {
-            dma_dev_show(dev, false, &s);
+            dma_dev_show(dev, "", &s);
         }
         LIST_FOR_EACH (dev, list_node, &retiring_devs) {
-            dma_dev_show(dev, true, &s);
+            dma_dev_show(dev, " (releasing)", &s);
+        }
+        LIST_FOR_EACH (dev, list_node, &failed_devs) {
+            dma_dev_show(dev, " (failed)", &s);
         }
         LIST_FOR_EACH (user, list_node, &users) {
             if (!user->dev) {
@@ -1063,4 +1257,30 @@ dma_pool_unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
     ovs_mutex_unlock(&dma_mutex);
     unixctl_command_reply(conn, ds_cstr(&s));
     ds_destroy(&s);
+}
+
+/* dpdk/dma-simulate-hang, for tests only: the device stops copying, with
+ * whatever it holds, and the pool is not told. */
+static void
+dma_pool_unixctl_hang(struct unixctl_conn *conn, int argc OVS_UNUSED,
+                      const char *argv[], void *aux OVS_UNUSED)
+{
+    int id = rte_dma_get_dev_id_by_name(argv[1]);
+    struct dma_dev *dev = NULL;
+
+    ovs_mutex_lock(&dma_mutex);
+    if (id >= 0) {
+        dev = dma_dev_find(&active_devs, id);
+        if (!dev) {
+            dev = dma_dev_find(&retiring_devs, id);
+        }
+    }
+    if (!dev) {
+        unixctl_command_reply_error(conn, "no such DMA device in the pool");
+    } else {
+        rte_dma_stop(id);
+        VLOG_WARN("DMA device %s stopped copying (test only)", dev->name);
+        unixctl_command_reply(conn, NULL);
+    }
+    ovs_mutex_unlock(&dma_mutex);
 }

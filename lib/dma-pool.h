@@ -96,10 +96,16 @@ size_t dma_pool_pick(const struct dma_pool_candidate[], size_t n,
 struct dma_pool_channel {
     int16_t dev_id;
     uint16_t vchan;
+    uint16_t ring_size;     /* Descriptors in the vchan. */
 };
 
 void dma_pool_set_config(const struct smap *other_config);
-void dma_pool_run(void);
+
+/* Main thread, every run of the main loop: releases retired devices and,
+ * if 'watch', fails devices that stopped completing copies (a DMA reports
+ * a failed copy to vhost only by never completing it). */
+void dma_pool_run(bool watch);
+void dma_pool_wait(void);
 
 void dma_pool_attach_thread(unsigned int core_id);
 void dma_pool_detach_thread(void);
@@ -111,5 +117,20 @@ const struct dma_pool_channel *dma_pool_get_channel(void);
 /* A vring that gets copies in flight on a channel adds 1, and subtracts 1
  * once it has none left: the pool releases a device only at 0. */
 void dma_pool_busy_vrings_add(const struct dma_pool_channel *, int delta);
+
+/* Failed devices.  A device that stops completing copies is stopped, so
+ * that it can never write into guest memory again, and kept out of
+ * service for good, with the copies and mbufs it holds: vhost cannot
+ * forget a device with copies outstanding.  Its users move to other
+ * devices. */
+bool dma_pool_channel_failed(const struct dma_pool_channel *);
+
+/* Bit N set: device id N has failed (ids of 64 and up share bit N % 64). */
+uint64_t dma_pool_failed_mask(void);
+
+/* Any thread: the devices in 'mask' (bit N for device id N) have held
+ * copies that would not complete for a whole drain: fail those of them
+ * that still have copies outstanding. */
+void dma_pool_fail_stuck(uint64_t mask, const char *why);
 
 #endif /* dma-pool.h */

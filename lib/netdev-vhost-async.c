@@ -19,9 +19,15 @@
 #include "netdev-vhost-async.h"
 
 #include <ctype.h>
+#include <dirent.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
+#include <rte_dmadev.h>
 #include <rte_mbuf.h>
 #include <rte_vhost.h>
 #include <rte_vhost_async.h>
@@ -30,12 +36,12 @@
 #include "coverage.h"
 #include "dma-pool.h"
 #include "openvswitch/poll-loop.h"
+#include "openvswitch/shash.h"
 #include "openvswitch/vlog.h"
 #include "ovs-atomic.h"
 #include "ovs-rcu.h"
 #include "ovs-thread.h"
 #include "smap.h"
-#include "sset.h"
 #include "timeval.h"
 #include "unixctl.h"
 #include "util.h"
@@ -63,6 +69,13 @@ COVERAGE_DEFINE(vhost_async_submit);
 COVERAGE_DEFINE(vhost_async_cpu_copy);
 COVERAGE_DEFINE(vhost_async_drain_drop);
 COVERAGE_DEFINE(vhost_async_pending_full);
+COVERAGE_DEFINE(vhost_async_nonpmd_submit);
+COVERAGE_DEFINE(vhost_async_dma_full);
+COVERAGE_DEFINE(vhost_async_vring_full);
+COVERAGE_DEFINE(vhost_async_vring_cap);
+COVERAGE_DEFINE(vhost_async_error_drop);
+COVERAGE_DEFINE(vhost_async_lost);
+COVERAGE_DEFINE(vhost_async_dma_failure);
 
 /* vhost's limits (VHOST_MAX_VRING and RTE_DMADEV_DEFAULT_MAX). */
 #define VHOST_ASYNC_MAX_VRINGS 256
@@ -74,16 +87,34 @@ COVERAGE_DEFINE(vhost_async_pending_full);
 
 #define VHOST_ASYNC_BURST 32
 
+/* Fairness on a shared DMA ring: one vring may hold at most this share of
+ * the descriptors of the ring it submits to, so that a port sending jumbo
+ * frames to a slow guest cannot starve the others. */
+#define VHOST_ASYNC_VRING_SHARE 4   /* 1/4 of the ring. */
+
+/* The mbufs a vring may hold in flight: every packet takes at least one
+ * descriptor. */
+#define VHOST_ASYNC_VRING_MAX_MBUFS \
+    (DMA_POOL_RING_MAX / VHOST_ASYNC_VRING_SHARE)
+
+/* Guest buffers are 2 kB or more: a packet takes about one DMA descriptor
+ * per 2 kB. */
+#define VHOST_ASYNC_COPY_UNIT 2048
+
 struct vhost_async_vring {
     atomic_bool wanted;         /* Enabled Rx vring of an async socket. */
     atomic_bool async;          /* Async channel registered. */
+    atomic_bool error;          /* Copies stuck on a failed DMA device. */
     atomic_int inflight;        /* Copies submitted, not yet returned. */
+    atomic_int cost;            /* Their DMA descriptors, estimated. */
     atomic_uint64_t dma_mask;   /* DMA devices it has submitted to. */
 };
 
 /* One vhost device (guest connection), found by its vid. */
 struct vhost_async_dev {
     int vid;
+    atomic_int n_vrings;        /* Highest vring id seen, plus one. */
+    bool reconnecting;          /* Main thread only: reconnect forced. */
     struct vhost_async_vring vrings[VHOST_ASYNC_MAX_VRINGS];
 };
 
@@ -122,12 +153,21 @@ static atomic_bool completions_paused = false;
  * The main thread tries again. */
 static atomic_bool registration_retry = false;
 
-/* Sockets registered with RTE_VHOST_USER_ASYNC_COPY. */
+/* A vhost-user client socket, by path. */
+struct vhost_async_socket {
+    char *port;                 /* Interface name. */
+    bool async;                 /* Registered with RTE_VHOST_USER_ASYNC_COPY. */
+    const char *sync_reason;    /* If !async, why. */
+    char *error;                /* Async stopped until the guest reconnects. */
+    unsigned int n_dma_failures;
+};
+
 static struct ovs_mutex socket_mutex = OVS_MUTEX_INITIALIZER;
-static struct sset async_sockets OVS_GUARDED_BY(socket_mutex)
-    = SSET_INITIALIZER(&async_sockets);
+static struct shash sockets OVS_GUARDED_BY(socket_mutex)
+    = SHASH_INITIALIZER(&sockets);
 
 static void retry_registrations(void);
+static void handle_dma_failures(void);
 
 /* Written by the main thread as other_config changes, read by any. */
 static atomic_bool vhost_async_enabled = false;
@@ -220,8 +260,12 @@ netdev_vhost_async_set_config(const struct smap *ovs_other_config)
     }
     atomic_store_relaxed(&vhost_async_enabled, enabled);
 
+    bool paused;
+    atomic_read_relaxed(&completions_paused, &paused);
+
     dma_pool_set_config(enabled ? ovs_other_config : NULL);
-    dma_pool_run();
+    dma_pool_run(!paused);
+    handle_dma_failures();
     retry_registrations();
 }
 
@@ -236,6 +280,25 @@ netdev_vhost_async_enabled(void)
 
 /* Registration. */
 
+/* Records how 'socket' of 'port' is registered. */
+static void
+socket_record(const char *port, const char *socket, const char *sync_reason)
+{
+    struct vhost_async_socket *sock;
+
+    ovs_mutex_lock(&socket_mutex);
+    sock = shash_find_data(&sockets, socket);
+    if (!sock) {
+        sock = xzalloc(sizeof *sock);
+        shash_add(&sockets, socket, sock);
+    }
+    free(sock->port);
+    sock->port = xstrdup(port);
+    sock->async = !sync_reason;
+    sock->sync_reason = sync_reason;
+    ovs_mutex_unlock(&socket_mutex);
+}
+
 uint64_t
 netdev_vhost_async_register_flags(const char *port, const char *socket,
                                   uint64_t flags)
@@ -243,6 +306,7 @@ netdev_vhost_async_register_flags(const char *port, const char *socket,
     const char *why = NULL;
 
     if (!netdev_vhost_async_enabled()) {
+        socket_record(port, socket, "vhost-async-support is off");
         return flags;
     }
     if (flags & RTE_VHOST_USER_IOMMU_SUPPORT) {
@@ -250,15 +314,12 @@ netdev_vhost_async_register_flags(const char *port, const char *socket,
     } else if (flags & RTE_VHOST_USER_POSTCOPY_SUPPORT) {
         why = "vhost-postcopy-support is on";
     }
+    socket_record(port, socket, why);
     if (why) {
         VLOG_INFO("%s: copies with the CPU: %s, which vhost async cannot "
                   "be combined with", port, why);
         return flags;
     }
-
-    ovs_mutex_lock(&socket_mutex);
-    sset_add(&async_sockets, socket);
-    ovs_mutex_unlock(&socket_mutex);
     VLOG_INFO("%s: vhost async copies; its guest cannot be live-migrated "
               "(no dirty page logging)", port);
     return flags | RTE_VHOST_USER_ASYNC_COPY;
@@ -267,22 +328,75 @@ netdev_vhost_async_register_flags(const char *port, const char *socket,
 void
 netdev_vhost_async_unregister(const char *socket)
 {
+    struct vhost_async_socket *sock;
+
     ovs_mutex_lock(&socket_mutex);
-    sset_find_and_delete(&async_sockets, socket);
+    sock = shash_find_and_delete(&sockets, socket);
     ovs_mutex_unlock(&socket_mutex);
+    if (sock) {
+        free(sock->port);
+        free(sock->error);
+        free(sock);
+    }
+}
+
+void
+netdev_vhost_async_get_status(const char *socket, struct smap *args)
+{
+    const struct vhost_async_socket *sock;
+
+    ovs_mutex_lock(&socket_mutex);
+    sock = shash_find_data(&sockets, socket);
+    if (sock) {
+        if (sock->async && netdev_vhost_async_enabled()) {
+            smap_add(args, "vhost_async", "on");
+        } else {
+            smap_add_format(args, "vhost_async", "off (%s)",
+                            sock->async ? "vhost-async-support is off"
+                            : sock->sync_reason);
+        }
+        if (sock->error) {
+            smap_add(args, "vhost_async_error", sock->error);
+        }
+        if (sock->n_dma_failures) {
+            smap_add_format(args, "vhost_async_dma_failures", "%u",
+                            sock->n_dma_failures);
+        }
+    }
+    ovs_mutex_unlock(&socket_mutex);
+}
+
+uint32_t
+netdev_vhost_async_mempool_extra(int n_txq)
+{
+    /* Mbufs other ports' packets may hold in flight on this port's guest
+     * Rx vrings, as OVS counts those waiting in tx queues. */
+    return netdev_vhost_async_enabled()
+           ? n_txq * VHOST_ASYNC_VRING_MAX_MBUFS : 0;
+}
+
+/* The socket of device 'vid', or NULL.  The caller holds socket_mutex. */
+static struct vhost_async_socket *
+socket_of_vid(int vid)
+    OVS_REQUIRES(socket_mutex)
+{
+    char ifname[PATH_MAX];
+
+    if (rte_vhost_get_ifname(vid, ifname, sizeof ifname)) {
+        return NULL;
+    }
+    return shash_find_data(&sockets, ifname);
 }
 
 static bool
 vid_is_async(int vid)
 {
-    char ifname[PATH_MAX];
+    const struct vhost_async_socket *sock;
     bool async;
 
-    if (rte_vhost_get_ifname(vid, ifname, sizeof ifname)) {
-        return false;
-    }
     ovs_mutex_lock(&socket_mutex);
-    async = sset_contains(&async_sockets, ifname);
+    sock = socket_of_vid(vid);
+    async = sock && sock->async;
     ovs_mutex_unlock(&socket_mutex);
     return async;
 }
@@ -305,11 +419,16 @@ vdev_create(int vid)
     if (!vdev && vid >= 0 && vid < RTE_MAX_VHOST_DEVICE && vid_is_async(vid)) {
         vdev = xzalloc(sizeof *vdev);
         vdev->vid = vid;
+        atomic_init(&vdev->n_vrings, 0);
         for (size_t i = 0; i < ARRAY_SIZE(vdev->vrings); i++) {
-            atomic_init(&vdev->vrings[i].wanted, false);
-            atomic_init(&vdev->vrings[i].async, false);
-            atomic_init(&vdev->vrings[i].inflight, 0);
-            atomic_init(&vdev->vrings[i].dma_mask, 0);
+            struct vhost_async_vring *vr = &vdev->vrings[i];
+
+            atomic_init(&vr->wanted, false);
+            atomic_init(&vr->async, false);
+            atomic_init(&vr->error, false);
+            atomic_init(&vr->inflight, 0);
+            atomic_init(&vr->cost, 0);
+            atomic_init(&vr->dma_mask, 0);
         }
         ovsrcu_set(&vhost_devs[vid], vdev);
     }
@@ -336,10 +455,18 @@ static void
 vring_register(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked)
 {
     struct vhost_async_vring *vr = &vdev->vrings[queue_id];
+    int n_vrings;
+    bool error;
     int err;
 
     atomic_store_relaxed(&vr->wanted, true);
-    if (vring_is_async(vr)) {
+    atomic_read_relaxed(&vdev->n_vrings, &n_vrings);
+    if (queue_id >= n_vrings) {
+        atomic_store_relaxed(&vdev->n_vrings, queue_id + 1);
+    }
+    atomic_read_relaxed(&vr->error, &error);
+    if (vring_is_async(vr) || error) {
+        /* A vring in error waits for its device to be destroyed. */
         return;
     }
     err = (locked
@@ -387,8 +514,138 @@ retry_registrations(void)
     }
 }
 
+/* Makes the vhost library drop its connection on 'path' by shutting
+ * down the socket under it: it destroys the device, which drains every
+ * vring, and reconnects to the guest, which starts afresh. */
+static bool
+socket_force_reconnect(const char *path)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    struct dirent *de;
+    bool found = false;
+
+    if (!dir) {
+        return false;
+    }
+    while ((de = readdir(dir)) != NULL) {
+        struct sockaddr_un sun;
+        socklen_t len = sizeof sun;
+        int fd = atoi(de->d_name);
+
+        if (!isdigit((unsigned char) de->d_name[0]) || fd == dirfd(dir)
+            || getpeername(fd, (struct sockaddr *) &sun, &len)
+            || sun.sun_family != AF_UNIX
+            || len <= offsetof(struct sockaddr_un, sun_path)) {
+            continue;
+        }
+        sun.sun_path[MIN(len - offsetof(struct sockaddr_un, sun_path),
+                         sizeof sun.sun_path - 1)] = '\0';
+        if (!strcmp(sun.sun_path, path)) {
+            found = !shutdown(fd, SHUT_RDWR) || found;
+        }
+    }
+    closedir(dir);
+    return found;
+}
+
+/* Main thread: puts in error every vring with copies in flight on a
+ * failed DMA device, and makes its guest reconnect. */
+static void
+handle_dma_failures(void)
+{
+    static long long int next_scan;
+    uint64_t failed = dma_pool_failed_mask();
+
+    /* Threads may still submit to a failed device until they quiesce:
+     * look again now and then. */
+    if (!failed || time_msec() < next_scan) {
+        return;
+    }
+    next_scan = time_msec() + 1000;
+
+    for (int vid = 0; vid < RTE_MAX_VHOST_DEVICE; vid++) {
+        struct vhost_async_dev *vdev = vdev_get(vid);
+        bool stuck = false;
+        int n_stuck = 0;
+        int n_vrings;
+
+        if (!vdev || vdev->reconnecting) {
+            continue;
+        }
+        atomic_read_relaxed(&vdev->n_vrings, &n_vrings);
+        for (int q = 0; q < n_vrings; q++) {
+            struct vhost_async_vring *vr = &vdev->vrings[q];
+            uint64_t mask;
+            int inflight;
+            bool error;
+
+            atomic_read_relaxed(&vr->inflight, &inflight);
+            atomic_read_relaxed(&vr->dma_mask, &mask);
+            atomic_read_relaxed(&vr->error, &error);
+            if (error || (inflight > 0 && mask & failed)) {
+                atomic_store_relaxed(&vr->error, true);
+                n_stuck += MAX(inflight, 0);
+                stuck = true;
+            }
+        }
+        if (!stuck) {
+            continue;
+        }
+        vdev->reconnecting = true;
+
+        struct vhost_async_socket *sock;
+        char path[PATH_MAX];
+
+        ovs_mutex_lock(&socket_mutex);
+        sock = socket_of_vid(vid);
+        if (sock && !rte_vhost_get_ifname(vid, path, sizeof path)) {
+            VLOG_WARN("%s: %d copies to the guest are stuck on a failed "
+                      "DMA device: dropping its traffic until the guest "
+                      "reconnects, which is forced now", sock->port,
+                      n_stuck);
+            free(sock->error);
+            sock->error = xasprintf("%d copies stuck on a failed DMA "
+                                    "device; reconnecting", n_stuck);
+            sock->n_dma_failures++;
+            COVERAGE_INC(vhost_async_dma_failure);
+            if (!socket_force_reconnect(path)) {
+                VLOG_WARN("%s: cannot find the connection to %s: the "
+                          "guest must reconnect by itself", sock->port,
+                          path);
+            }
+        }
+        ovs_mutex_unlock(&socket_mutex);
+    }
+}
+
+static int
+copy_cost(const struct rte_mbuf *m)
+{
+    return 1 + (rte_pktmbuf_pkt_len(m) ? rte_pktmbuf_pkt_len(m) - 1 : 0)
+               / VHOST_ASYNC_COPY_UNIT;
+}
+
+/* Frees 'n' mbufs whose copies vhost gave back and forgets them. */
+static void
+vring_put(struct vhost_async_vring *vr, struct rte_mbuf **pkts, uint16_t n)
+{
+    int cost = 0;
+    int orig;
+
+    for (uint16_t i = 0; i < n; i++) {
+        cost += copy_cost(pkts[i]);
+    }
+    rte_pktmbuf_free_bulk(pkts, n);
+    atomic_sub_relaxed(&vr->cost, cost, &orig);
+    atomic_sub_relaxed(&vr->inflight, n, &orig);
+}
+
 /* Collects or drops every copy in flight on a vring, then unregisters its
- * async channel.  'locked': the caller holds the vring's lock. */
+ * async channel.  'locked': the caller holds the vring's lock.
+ *
+ * Copies that a DMA device will not complete cannot be waited for: the
+ * vring stays in error, with their mbufs lost, and the device is failed
+ * so that it never writes into the guest memory about to go away. */
 static void
 vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked)
 {
@@ -409,18 +666,32 @@ vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked)
                         ? rte_vhost_async_get_inflight_thread_unsafe(vid,
                                                                    queue_id)
                         : rte_vhost_async_get_inflight(vid, queue_id));
-        if (inflight == 0) {
+        if (inflight <= 0) {
             int err = (locked
                        ? rte_vhost_async_channel_unregister_thread_unsafe(
                              vid, queue_id)
                        : rte_vhost_async_channel_unregister(vid, queue_id));
-            if (!err) {
+            if (!err || inflight < 0) {
                 break;
             }
         }
 
         uint64_t mask;
         atomic_read_relaxed(&vr->dma_mask, &mask);
+        mask &= ~dma_pool_failed_mask();
+        if (!mask || time_msec() > deadline) {
+            atomic_store_relaxed(&vr->error, true);
+            COVERAGE_ADD(vhost_async_lost, MAX(inflight, 0));
+            if (mask) {
+                /* Healthy devices would have completed by now. */
+                dma_pool_fail_stuck(mask, "copies would not complete "
+                                    "while a guest's vring was drained");
+            }
+            VLOG_WARN("vhost device %d vring %"PRIu16": %d copies in flight "
+                      "on a failed DMA device: their mbufs are lost", vid,
+                      queue_id, inflight);
+            break;
+        }
         for (int dma_id = 0; mask; dma_id++, mask >>= 1) {
             struct rte_mbuf *pkts[VHOST_ASYNC_BURST];
             uint16_t n;
@@ -434,19 +705,10 @@ vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked)
                                                        dma_id, 0)
                  : rte_vhost_clear_queue(vid, queue_id, pkts,
                                          ARRAY_SIZE(pkts), dma_id, 0));
-            if (n) {
-                int orig;
-
-                rte_pktmbuf_free_bulk(pkts, n);
-                atomic_sub_relaxed(&vr->inflight, n, &orig);
+            if (n && n <= ARRAY_SIZE(pkts)) {
+                vring_put(vr, pkts, n);
                 dropped += n;
             }
-        }
-        if (time_msec() > deadline) {
-            VLOG_WARN("vhost device %d vring %"PRIu16": %d copies still in "
-                      "flight after %d ms: giving up on them", vid, queue_id,
-                      inflight, VHOST_ASYNC_DRAIN_MSEC);
-            break;
         }
     }
     if (dropped) {
@@ -462,6 +724,19 @@ netdev_vhost_async_new_device(int vid)
     struct vhost_async_dev *vdev = vdev_create(vid);
 
     if (vdev) {
+        struct vhost_async_socket *sock;
+
+        /* A new connection starts with fresh vrings. */
+        ovs_mutex_lock(&socket_mutex);
+        sock = socket_of_vid(vid);
+        if (sock && sock->error) {
+            VLOG_INFO("%s: guest reconnected: vhost async copies again",
+                      sock->port);
+            free(sock->error);
+            sock->error = NULL;
+        }
+        ovs_mutex_unlock(&socket_mutex);
+
         uint16_t n = rte_vhost_get_vring_num(vid);
 
         for (uint16_t q = 0; q < n && q < VHOST_ASYNC_MAX_VRINGS; q++) {
@@ -565,13 +840,18 @@ static bool
 pending_poll(const struct vhost_async_pending *p)
 {
     struct vhost_async_dev *vdev = vdev_get(p->vid);
-    struct vhost_async_vring *vr;
     struct rte_mbuf *pkts[VHOST_ASYNC_BURST];
-    uint16_t n;
+    struct vhost_async_vring *vr;
     int inflight;
+    uint16_t n;
 
     if (vdev != p->vdev) {
         /* Destroyed: destroy_device() drained it. */
+        return true;
+    }
+    if (dma_pool_channel_failed(p->channel)) {
+        /* Its copies will never complete: the main thread puts the vring
+         * in error (see handle_dma_failures()). */
         return true;
     }
     vr = &vdev->vrings[p->queue_id];
@@ -580,12 +860,9 @@ pending_poll(const struct vhost_async_pending *p)
                                          p->channel->dev_id,
                                          p->channel->vchan);
     if (n) {
-        rte_pktmbuf_free_bulk(pkts, n);
-        atomic_sub_relaxed(&vr->inflight, n, &inflight);
-        inflight -= n;
-    } else {
-        atomic_read_relaxed(&vr->inflight, &inflight);
+        vring_put(vr, pkts, n);
     }
+    atomic_read_relaxed(&vr->inflight, &inflight);
     return inflight <= 0;
 }
 
@@ -610,6 +887,53 @@ pending_list_poll(struct vhost_async_pending_list *list)
 
 /* Data path. */
 
+/* How many of 'pkts' may be submitted to 'channel' for 'vr' without
+ * taking more than its share of the DMA ring or more descriptors than the
+ * ring has free.  Stores their cost in '*cost'. */
+static uint16_t
+submit_budget(const struct vhost_async_vring *vr,
+              const struct dma_pool_channel *channel,
+              struct rte_mbuf **pkts, uint16_t count, int *cost)
+{
+    int share = channel->ring_size / VHOST_ASYNC_VRING_SHARE;
+    int capacity = rte_dma_burst_capacity(channel->dev_id, channel->vchan);
+    int held;
+    uint16_t n;
+
+    atomic_read_relaxed(&vr->cost, &held);
+    *cost = 0;
+    for (n = 0; n < count; n++) {
+        int c = copy_cost(pkts[n]);
+
+        if (*cost + c > capacity) {
+            COVERAGE_INC(vhost_async_dma_full);
+            break;
+        }
+        if (held + *cost + c > share) {
+            COVERAGE_INC(vhost_async_vring_cap);
+            break;
+        }
+        *cost += c;
+    }
+    return n;
+}
+
+/* Copies with the CPU, which must not overtake copies in flight: with
+ * none, the async path's state stays consistent. */
+static uint16_t
+enqueue_sync(int vid, uint16_t queue_id, const struct vhost_async_vring *vr,
+             struct rte_mbuf **pkts, uint16_t count)
+{
+    int inflight;
+
+    atomic_read_relaxed(&vr->inflight, &inflight);
+    if (inflight) {
+        return 0;
+    }
+    COVERAGE_ADD(vhost_async_cpu_copy, count);
+    return rte_vhost_enqueue_burst(vid, queue_id, pkts, count);
+}
+
 uint16_t
 netdev_vhost_async_enqueue_burst(int vid, uint16_t queue_id,
                                  struct rte_mbuf **pkts, uint16_t count)
@@ -618,41 +942,61 @@ netdev_vhost_async_enqueue_burst(int vid, uint16_t queue_id,
     struct vhost_async_pending_list *list;
     const struct dma_pool_channel *channel;
     struct vhost_async_vring *vr;
-    uint16_t n;
-    int inflight;
+    uint16_t n, budget;
+    int cost, orig;
+    bool error;
 
     if (!vdev || queue_id >= VHOST_ASYNC_MAX_VRINGS
         || !vring_is_async(&vdev->vrings[queue_id])) {
         return rte_vhost_enqueue_burst(vid, queue_id, pkts, count);
     }
     vr = &vdev->vrings[queue_id];
-
-    channel = dma_pool_get_channel();
-    list = pending_list_get();
-    if (!channel || list->n >= VHOST_ASYNC_MAX_PENDING) {
-        pending_list_put(list);
-        if (channel) {
-            COVERAGE_INC(vhost_async_pending_full);
-        }
-        /* A CPU copy must not overtake copies in flight. */
-        atomic_read_relaxed(&vr->inflight, &inflight);
-        if (inflight) {
-            return 0;
-        }
-        COVERAGE_ADD(vhost_async_cpu_copy, count);
-        return rte_vhost_enqueue_burst(vid, queue_id, pkts, count);
+    atomic_read_relaxed(&vr->error, &error);
+    if (OVS_UNLIKELY(error)) {
+        /* Stuck behind copies that will never complete. */
+        COVERAGE_ADD(vhost_async_error_drop, count);
+        return 0;
     }
 
-    /* Make room first: completions free descriptors and mbufs. */
+    channel = dma_pool_get_channel();
+    if (!channel || dma_pool_channel_failed(channel)) {
+        return enqueue_sync(vid, queue_id, vr, pkts, count);
+    }
+    list = pending_list_get();
+    if (list->n >= VHOST_ASYNC_MAX_PENDING) {
+        pending_list_put(list);
+        COVERAGE_INC(vhost_async_pending_full);
+        return enqueue_sync(vid, queue_id, vr, pkts, count);
+    }
+
+    /* Make room first: completions free descriptors and mbufs.  OVS's
+     * tx-retries-max loop calls again, and so polls again, when not
+     * everything could be submitted. */
     pending_list_poll(list);
 
-    n = rte_vhost_submit_enqueue_burst(vid, queue_id, pkts, count,
+    budget = submit_budget(vr, channel, pkts, count, &cost);
+    if (!budget) {
+        pending_list_put(list);
+        /* The ring is full of other vrings' copies: this one, with none
+         * in flight, may as well copy with the CPU. */
+        return enqueue_sync(vid, queue_id, vr, pkts, count);
+    }
+
+    n = rte_vhost_submit_enqueue_burst(vid, queue_id, pkts, budget,
                                        channel->dev_id, channel->vchan);
+    if (n < budget) {
+        COVERAGE_INC(vhost_async_vring_full);
+        cost = 0;
+        for (uint16_t i = 0; i < n; i++) {
+            cost += copy_cost(pkts[i]);
+        }
+    }
     if (n) {
         uint64_t bit = UINT64_C(1) << (channel->dev_id % VHOST_ASYNC_MAX_DMA);
         uint64_t mask;
 
-        atomic_add_relaxed(&vr->inflight, n, &inflight);
+        atomic_add_relaxed(&vr->cost, cost, &orig);
+        atomic_add_relaxed(&vr->inflight, n, &orig);
         atomic_read_relaxed(&vr->dma_mask, &mask);
         if (!(mask & bit)) {
             atomic_or_relaxed(&vr->dma_mask, bit, &mask);
@@ -661,6 +1005,9 @@ netdev_vhost_async_enqueue_burst(int vid, uint16_t queue_id,
         /* vhost owns them until their copy completes. */
         memset(pkts, 0, n * sizeof *pkts);
         COVERAGE_ADD(vhost_async_submit, n);
+        if (list == &shared_pending) {
+            COVERAGE_ADD(vhost_async_nonpmd_submit, n);
+        }
     }
     pending_list_put(list);
     return n;
@@ -729,4 +1076,5 @@ netdev_vhost_async_wait(void)
     if (retry) {
         poll_timer_wait(100);
     }
+    dma_pool_wait();
 }

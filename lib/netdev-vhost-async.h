@@ -55,6 +55,14 @@ uint64_t netdev_vhost_async_register_flags(const char *port,
 /* The socket is unregistered: forget it. */
 void netdev_vhost_async_unregister(const char *socket);
 
+/* Adds to 'args', the Interface status of the port on 'socket', whether
+ * it copies through DMA and why not, and its async errors. */
+void netdev_vhost_async_get_status(const char *socket, struct smap *args);
+
+/* Mbufs to add to a per-port mempool for a port with 'n_txq' tx queues:
+ * packets it holds in flight on its guest Rx vrings. */
+uint32_t netdev_vhost_async_mempool_extra(int n_txq);
+
 /* Called first thing by netdev-dpdk's vhost callbacks, from the vhost
  * events thread.  vring_state_changed() runs with the vring's lock held;
  * new_device() and destroy_device() without it.  They drain copies in

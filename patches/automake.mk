@@ -6,5 +6,7 @@ PATCH_FILES = \
 	$(srcdir)/patches/0004-dpdk-unixctl-Document-dpdk-dma-show.patch \
 	$(srcdir)/patches/0005-netdev-dpdk-Let-vhost-async-register-sockets-and-see-callbacks.patch \
 	$(srcdir)/patches/0006-netdev-dpdk-Enqueue-to-vhost-through-the-async-layer.patch \
-	$(srcdir)/patches/0007-dpif-netdev-Poll-async-copies-in-every-thread-that-submits.patch
+	$(srcdir)/patches/0007-dpif-netdev-Poll-async-copies-in-every-thread-that-submits.patch \
+	$(srcdir)/patches/0008-netdev-dpdk-Show-the-vhost-async-state-of-a-port-in-its-status.patch \
+	$(srcdir)/patches/0009-netdev-dpdk-Count-mbufs-held-in-async-copies-in-per-port-mempools.patch
 EXTRA_DIST += patches/series $(PATCH_FILES)
