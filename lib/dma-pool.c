@@ -728,15 +728,22 @@ user_assign(struct dma_user *user)
     struct dma_dev *dev;
     size_t i = 0;
 
-    /* A PMD thread does not count the main thread, which sends little, as
-     * a user: it should not have to share because the main thread came
-     * first. */
+    /* A device nobody uses comes first.  Then a PMD thread does not count
+     * the main thread, which sends little, as a user: it should not have
+     * to share because the main thread came first. */
     LIST_FOR_EACH (dev, list_node, &active_devs) {
         cands[i].numa_id = dev->numa_id;
-        cands[i].n_users = user_is_pmd(user) ? dev->n_pmds : dev->n_users;
+        cands[i].n_users = dev->n_users;
         devs[i++] = dev;
     }
     i = dma_pool_pick(cands, n, user->numa_id, &pick);
+    if (user_is_pmd(user)
+        && pick != DMA_PICK_LOCAL && pick != DMA_PICK_REMOTE) {
+        for (i = 0; i < n; i++) {
+            cands[i].n_users = devs[i]->n_pmds;
+        }
+        i = dma_pool_pick(cands, n, user->numa_id, &pick);
+    }
     user_format(user, &name);
     if (pick == DMA_PICK_NONE) {
         VLOG_WARN("no DMA device for the %s: its vhost async copies fall "
@@ -777,13 +784,15 @@ user_assign(struct dma_user *user)
 }
 
 /* Opens DMA device 'dev_id', found by DPDK, unless the pool has it already
- * (a retiring one comes back only once released: see dma_pool_run()). */
+ * (a retiring one comes back only once released: see dma_pool_run(); a
+ * failed one never does). */
 static void
 dma_dev_open_if_new(int16_t dev_id)
     OVS_REQUIRES(dma_mutex)
 {
     if (!dma_dev_find(&active_devs, dev_id)
-        && !dma_dev_find(&retiring_devs, dev_id)) {
+        && !dma_dev_find(&retiring_devs, dev_id)
+        && !dma_dev_find(&failed_devs, dev_id)) {
         dma_dev_open(dev_id, false, 0, pool_cfg->ring_size);
     }
 }

@@ -67,7 +67,7 @@ VLOG_DEFINE_THIS_MODULE(netdev_vhost_async);
 
 COVERAGE_DEFINE(vhost_async_submit);
 COVERAGE_DEFINE(vhost_async_cpu_copy);
-COVERAGE_DEFINE(vhost_async_drain_drop);
+COVERAGE_DEFINE(vhost_async_drained);
 COVERAGE_DEFINE(vhost_async_pending_full);
 COVERAGE_DEFINE(vhost_async_nonpmd_submit);
 COVERAGE_DEFINE(vhost_async_dma_full);
@@ -103,7 +103,8 @@ COVERAGE_DEFINE(vhost_async_dma_failure);
 
 struct vhost_async_vring {
     atomic_bool wanted;         /* Enabled Rx vring of an async socket. */
-    atomic_bool async;          /* Async channel registered. */
+    atomic_bool registered;     /* Async channel registered... */
+    atomic_bool async;          /* ...and the vring enabled: submit. */
     atomic_bool error;          /* Copies stuck on a failed DMA device. */
     atomic_int inflight;        /* Copies submitted, not yet returned. */
     atomic_int cost;            /* Their DMA descriptors, estimated. */
@@ -115,6 +116,7 @@ struct vhost_async_dev {
     int vid;
     atomic_int n_vrings;        /* Highest vring id seen, plus one. */
     bool reconnecting;          /* Main thread only: reconnect forced. */
+    atomic_bool paused;         /* Test only: completions not polled. */
     struct vhost_async_vring vrings[VHOST_ASYNC_MAX_VRINGS];
 };
 
@@ -169,6 +171,10 @@ static struct shash sockets OVS_GUARDED_BY(socket_mutex)
 static void retry_registrations(void);
 static void handle_dma_failures(void);
 
+/* A vring went into error: the main thread forces its guest to
+ * reconnect. */
+static atomic_bool vring_errors = false;
+
 /* Written by the main thread as other_config changes, read by any. */
 static atomic_bool vhost_async_enabled = false;
 
@@ -207,20 +213,32 @@ netdev_vhost_async_check_dpdk_version(const char *version)
     return NULL;
 }
 
+static bool pause_port(const char *port, bool pause);
+static void netdev_vhost_async_unixctl_show(struct unixctl_conn *, int argc,
+                                            const char *argv[], void *aux);
+
 static void
-netdev_vhost_async_unixctl_pause(struct unixctl_conn *conn,
-                                 int argc OVS_UNUSED, const char *argv[],
-                                 void *aux OVS_UNUSED)
+netdev_vhost_async_unixctl_pause(struct unixctl_conn *conn, int argc,
+                                 const char *argv[], void *aux OVS_UNUSED)
 {
     bool pause = !strcmp(argv[1], "on");
 
     if (!pause && strcmp(argv[1], "off")) {
-        unixctl_command_reply_error(conn, "usage: on|off");
+        unixctl_command_reply_error(conn, "usage: on|off [PORT]");
         return;
     }
-    atomic_store_relaxed(&completions_paused, pause);
-    VLOG_WARN("completion polling %s (test only)",
-              pause ? "paused" : "resumed");
+    if (argc > 2) {
+        if (!pause_port(argv[2], pause)) {
+            unixctl_command_reply_error(conn, "no connected async port "
+                                        "of that name");
+            return;
+        }
+    } else {
+        atomic_store_relaxed(&completions_paused, pause);
+    }
+    VLOG_WARN("completion polling %s%s%s (test only)",
+              pause ? "paused" : "resumed", argc > 2 ? " for " : "",
+              argc > 2 ? argv[2] : "");
     unixctl_command_reply(conn, NULL);
 }
 
@@ -241,8 +259,10 @@ netdev_vhost_async_set_config(const struct smap *ovs_other_config)
                       "packets with the CPU");
         }
         unixctl_command_register("netdev-vhost-async/pause-completions",
-                                 "on|off", 1, 1,
+                                 "on|off [PORT]", 1, 2,
                                  netdev_vhost_async_unixctl_pause, NULL);
+        unixctl_command_register("netdev-vhost-async/show", "", 0, 0,
+                                 netdev_vhost_async_unixctl_show, NULL);
         ovsthread_once_done(&check_once);
     }
 
@@ -420,10 +440,12 @@ vdev_create(int vid)
         vdev = xzalloc(sizeof *vdev);
         vdev->vid = vid;
         atomic_init(&vdev->n_vrings, 0);
+        atomic_init(&vdev->paused, false);
         for (size_t i = 0; i < ARRAY_SIZE(vdev->vrings); i++) {
             struct vhost_async_vring *vr = &vdev->vrings[i];
 
             atomic_init(&vr->wanted, false);
+            atomic_init(&vr->registered, false);
             atomic_init(&vr->async, false);
             atomic_init(&vr->error, false);
             atomic_init(&vr->inflight, 0);
@@ -469,6 +491,13 @@ vring_register(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked)
         /* A vring in error waits for its device to be destroyed. */
         return;
     }
+    bool registered;
+    atomic_read_relaxed(&vr->registered, &registered);
+    if (registered) {
+        /* Enabled again after a drain, e.g. of a memory table change. */
+        atomic_store_relaxed(&vr->async, true);
+        return;
+    }
     err = (locked
            ? rte_vhost_async_channel_register_thread_unsafe(vdev->vid,
                                                             queue_id)
@@ -480,6 +509,7 @@ vring_register(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked)
         atomic_store_relaxed(&registration_retry, true);
         return;
     }
+    atomic_store_relaxed(&vr->registered, true);
     atomic_store_relaxed(&vr->async, true);
 }
 
@@ -556,12 +586,16 @@ handle_dma_failures(void)
     static long long int next_scan;
     uint64_t failed = dma_pool_failed_mask();
 
+    bool errors;
+
     /* Threads may still submit to a failed device until they quiesce:
      * look again now and then. */
-    if (!failed || time_msec() < next_scan) {
+    atomic_read_relaxed(&vring_errors, &errors);
+    if ((!failed && !errors) || time_msec() < next_scan) {
         return;
     }
     next_scan = time_msec() + 1000;
+    atomic_store_relaxed(&vring_errors, false);
 
     for (int vid = 0; vid < RTE_MAX_VHOST_DEVICE; vid++) {
         struct vhost_async_dev *vdev = vdev_get(vid);
@@ -599,15 +633,25 @@ handle_dma_failures(void)
         ovs_mutex_lock(&socket_mutex);
         sock = socket_of_vid(vid);
         if (sock && !rte_vhost_get_ifname(vid, path, sizeof path)) {
-            VLOG_WARN("%s: %d copies to the guest are stuck on a failed "
-                      "DMA device: dropping its traffic until the guest "
-                      "reconnects, which is forced now", sock->port,
-                      n_stuck);
-            free(sock->error);
-            sock->error = xasprintf("%d copies stuck on a failed DMA "
-                                    "device; reconnecting", n_stuck);
-            sock->n_dma_failures++;
-            COVERAGE_INC(vhost_async_dma_failure);
+            if (n_stuck) {
+                VLOG_WARN("%s: %d copies to the guest are stuck on a failed "
+                          "DMA device: dropping its traffic until the guest "
+                          "reconnects, which is forced now", sock->port,
+                          n_stuck);
+                free(sock->error);
+                sock->error = xasprintf("%d copies stuck on a failed DMA "
+                                        "device; reconnecting", n_stuck);
+                sock->n_dma_failures++;
+                COVERAGE_INC(vhost_async_dma_failure);
+            } else {
+                VLOG_WARN("%s: the guest disabled a vring with copies in "
+                          "flight, which vhost could not hand back to it: "
+                          "forcing a reconnect to reset its vrings",
+                          sock->port);
+                free(sock->error);
+                sock->error = xstrdup("vring disabled with copies in "
+                                      "flight; reconnecting");
+            }
             if (!socket_force_reconnect(path)) {
                 VLOG_WARN("%s: cannot find the connection to %s: the "
                           "guest must reconnect by itself", sock->port,
@@ -616,6 +660,29 @@ handle_dma_failures(void)
         }
         ovs_mutex_unlock(&socket_mutex);
     }
+}
+
+/* Test only: stops or resumes polling the completions of 'port'. */
+static bool
+pause_port(const char *port, bool pause)
+{
+    bool found = false;
+
+    for (int vid = 0; vid < RTE_MAX_VHOST_DEVICE; vid++) {
+        struct vhost_async_dev *vdev = vdev_get(vid);
+        const struct vhost_async_socket *sock;
+
+        if (vdev) {
+            ovs_mutex_lock(&socket_mutex);
+            sock = socket_of_vid(vid);
+            if (sock && !strcmp(sock->port, port)) {
+                atomic_store_relaxed(&vdev->paused, pause);
+                found = true;
+            }
+            ovs_mutex_unlock(&socket_mutex);
+        }
+    }
+    return found;
 }
 
 static int
@@ -640,22 +707,29 @@ vring_put(struct vhost_async_vring *vr, struct rte_mbuf **pkts, uint16_t n)
     atomic_sub_relaxed(&vr->inflight, n, &orig);
 }
 
-/* Collects or drops every copy in flight on a vring, then unregisters its
- * async channel.  'locked': the caller holds the vring's lock.
+/* Collects every copy in flight on a vring and, if 'unregister', then
+ * unregisters its async channel.  'locked': the caller holds the vring's
+ * lock.  A vring disabled with its device live (e.g. for a memory table
+ * change) keeps its channel: registering one anew there loses the vring's
+ * place in the used ring.
  *
  * Copies that a DMA device will not complete cannot be waited for: the
  * vring stays in error, with their mbufs lost, and the device is failed
  * so that it never writes into the guest memory about to go away. */
 static void
-vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked)
+vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked,
+            bool unregister)
 {
     struct vhost_async_vring *vr = &vdev->vrings[queue_id];
     long long int deadline = time_msec() + VHOST_ASYNC_DRAIN_MSEC;
     int vid = vdev->vid;
     unsigned int dropped = 0;
 
+    bool registered;
+
     atomic_store_relaxed(&vr->wanted, false);
-    if (!vring_is_async(vr)) {
+    atomic_read_relaxed(&vr->registered, &registered);
+    if (!registered) {
         return;
     }
     /* From now on, senders copy with the CPU or not at all. */
@@ -667,11 +741,15 @@ vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked)
                                                                    queue_id)
                         : rte_vhost_async_get_inflight(vid, queue_id));
         if (inflight <= 0) {
+            if (!unregister) {
+                break;
+            }
             int err = (locked
                        ? rte_vhost_async_channel_unregister_thread_unsafe(
                              vid, queue_id)
                        : rte_vhost_async_channel_unregister(vid, queue_id));
             if (!err || inflight < 0) {
+                atomic_store_relaxed(&vr->registered, false);
                 break;
             }
         }
@@ -699,6 +777,9 @@ vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked)
             if (!(mask & 1)) {
                 continue;
             }
+            uint16_t avail0, used0, avail1, used1;
+            bool base = !rte_vhost_get_vring_base(vid, queue_id, &avail0,
+                                                  &used0);
             n = (locked
                  ? rte_vhost_clear_queue_thread_unsafe(vid, queue_id, pkts,
                                                        ARRAY_SIZE(pkts),
@@ -708,12 +789,23 @@ vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked)
             if (n && n <= ARRAY_SIZE(pkts)) {
                 vring_put(vr, pkts, n);
                 dropped += n;
+                /* On a vring the guest already disabled, vhost forgets
+                 * completed copies instead of handing their descriptors
+                 * back: the guest's vring is then short of them for
+                 * good, until it is reset. */
+                if (!unregister && base
+                    && !rte_vhost_get_vring_base(vid, queue_id, &avail1,
+                                                 &used1)
+                    && used1 == used0) {
+                    atomic_store_relaxed(&vr->error, true);
+                    atomic_store_relaxed(&vring_errors, true);
+                }
             }
         }
     }
     if (dropped) {
-        COVERAGE_ADD(vhost_async_drain_drop, dropped);
-        VLOG_INFO("vhost device %d vring %"PRIu16": dropped %u packets "
+        COVERAGE_ADD(vhost_async_drained, dropped);
+        VLOG_INFO("vhost device %d vring %"PRIu16": completed %u copies "
                   "in flight", vid, queue_id, dropped);
     }
 }
@@ -765,7 +857,7 @@ netdev_vhost_async_vring_state_changed(int vid, uint16_t queue_id,
     } else {
         /* Also before the guest's memory table changes: drain now, the
          * memory is unmapped as soon as we return. */
-        vring_drain(vdev, queue_id, true);
+        vring_drain(vdev, queue_id, true, false);
     }
 }
 
@@ -778,7 +870,7 @@ netdev_vhost_async_destroy_device(int vid)
         return;
     }
     for (uint16_t q = 0; q < VHOST_ASYNC_MAX_VRINGS; q++) {
-        vring_drain(vdev, q, false);
+        vring_drain(vdev, q, false, true);
     }
     /* Pending entries see the table change and let go. */
     ovsrcu_set(&vhost_devs[vid], NULL);
@@ -849,12 +941,23 @@ pending_poll(const struct vhost_async_pending *p)
         /* Destroyed: destroy_device() drained it. */
         return true;
     }
+    bool paused;
+    atomic_read_relaxed(&vdev->paused, &paused);
+    if (OVS_UNLIKELY(paused)) {
+        return false;
+    }
     if (dma_pool_channel_failed(p->channel)) {
         /* Its copies will never complete: the main thread puts the vring
          * in error (see handle_dma_failures()). */
         return true;
     }
     vr = &vdev->vrings[p->queue_id];
+    if (!vring_is_async(vr)) {
+        /* Disabled or being destroyed: the callback drains it, and a
+         * poll now would only contend for the vring's lock. */
+        atomic_read_relaxed(&vr->inflight, &inflight);
+        return inflight <= 0;
+    }
     n = rte_vhost_poll_enqueue_completed(p->vid, p->queue_id, pkts,
                                          ARRAY_SIZE(pkts),
                                          p->channel->dev_id,
@@ -1077,4 +1180,54 @@ netdev_vhost_async_wait(void)
         poll_timer_wait(100);
     }
     dma_pool_wait();
+}
+
+/* netdev-vhost-async/show: every connected async port and its guest Rx
+ * vrings. */
+static void
+netdev_vhost_async_unixctl_show(struct unixctl_conn *conn,
+                                int argc OVS_UNUSED,
+                                const char *argv[] OVS_UNUSED,
+                                void *aux OVS_UNUSED)
+{
+    struct ds s = DS_EMPTY_INITIALIZER;
+
+    for (int vid = 0; vid < RTE_MAX_VHOST_DEVICE; vid++) {
+        struct vhost_async_dev *vdev = vdev_get(vid);
+        const struct vhost_async_socket *sock;
+        int n_vrings;
+
+        if (!vdev) {
+            continue;
+        }
+        ovs_mutex_lock(&socket_mutex);
+        sock = socket_of_vid(vid);
+        ds_put_format(&s, "%s (vhost device %d)%s%s\n",
+                      sock ? sock->port : "?", vid,
+                      sock && sock->error ? ": " : "",
+                      sock && sock->error ? sock->error : "");
+        ovs_mutex_unlock(&socket_mutex);
+
+        atomic_read_relaxed(&vdev->n_vrings, &n_vrings);
+        for (int q = 0; q < n_vrings; q++) {
+            struct vhost_async_vring *vr = &vdev->vrings[q];
+            int inflight, cost;
+            uint64_t mask;
+            bool error;
+
+            if (!is_guest_rx(q)) {
+                continue;
+            }
+            atomic_read_relaxed(&vr->inflight, &inflight);
+            atomic_read_relaxed(&vr->cost, &cost);
+            atomic_read_relaxed(&vr->dma_mask, &mask);
+            atomic_read_relaxed(&vr->error, &error);
+            ds_put_format(&s, "  vring %d: %s  in flight: %d  "
+                          "descriptors: %d  DMA devices: 0x%"PRIx64"\n",
+                          q, error ? "error" : vring_is_async(vr) ? "async"
+                          : "cpu", inflight, cost, mask);
+        }
+    }
+    unixctl_command_reply(conn, ds_cstr(&s));
+    ds_destroy(&s);
 }

@@ -10,7 +10,8 @@ TESTSUITE_AT = \
 	tests/system-vhost-async-macros.at \
 	tests/system-vhost-async.at \
 	tests/system-dma-pool.at \
-	tests/system-async-enqueue.at
+	tests/system-async-enqueue.at \
+	tests/system-async-faults.at
 EXTRA_DIST += $(TESTSUITE_AT) tests/atlocal.in tests/tcp-transfer.py \
 	tests/udp-sequence.py
 TESTSUITE = tests/testsuite

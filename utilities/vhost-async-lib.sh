@@ -144,6 +144,10 @@ va_ovs_start() {
     for kv in "$@"; do
         va_vsctl --no-wait set Open_vSwitch . "other_config:$kv" || return 1
     done
+    va_vswitchd_start
+}
+
+va_vswitchd_start() {
     ovs-vswitchd --detach --no-chdir --pidfile --log-file \
         -vconsole:off -vfile:info || return 1
     va_wait_until 30 eval \
@@ -166,19 +170,35 @@ va_ovs_stop() {
 # "packed_vq=1,mrg_rxbuf=0"); TESTPMD-ARGS go after "--".  Output goes to
 # NAME.log, the pid to NAME.pid.  A stale socket of a killed guest is
 # removed first.  Both testpmd lcores run on CPU 0, away from the PMD.
+# With VA_GUEST_INTERACTIVE set, testpmd runs its command line, fed by
+# va_guest_cmd, and prints no periodic statistics.
 va_guest_start() {
     local name=$1 devargs=${2:+,$2}
     shift $(( $# < 2 ? $# : 2 ))
     local sock=$OVS_RUNDIR/$name.sock
 
+    local stdin=/dev/null in
+
     rm -f "$sock"
-    dpdk-testpmd --lcores 0@0,1@0 --in-memory --single-file-segments \
+    if [ -n "${VA_GUEST_INTERACTIVE:-}" ]; then
+        # Commands come through a FIFO that testpmd holds open for writing
+        # too, so that it never sees end of file.
+        stdin=$OVS_RUNDIR/$name.fifo
+        rm -f "$stdin"
+        mkfifo "$stdin" || return 1
+        set -- -i "$@"
+    else
+        set -- --stats-period=1 "$@"
+    fi
+    exec {in}<>"$stdin"
+    stdbuf -oL dpdk-testpmd --lcores 0@0,1@0 --in-memory \
+        --single-file-segments --iova-mode=va \
         --no-pci --file-prefix="va-$name-$$" --log-level=pmd.*:warning \
         ${VA_GUEST_VDEVS:-} \
         --vdev "net_virtio_user0,path=$sock,server=1,queues=1$devargs" \
-        -- --stats-period=1 "$@" \
-        < /dev/null > "$OVS_RUNDIR/$name.log" 2>&1 &
+        -- "$@" <&$in > "$OVS_RUNDIR/$name.log" 2>&1 &
     local pid=$!
+    exec {in}>&-
     echo $pid > "$OVS_RUNDIR/$name.pid"
     if ! va_wait_until 30 eval "test -S '$sock' || ! kill -0 $pid" \
        || ! kill -0 $pid; then
@@ -189,7 +209,20 @@ va_guest_start() {
 
 va_guest_stop() {
     va_stop_pidfile "$OVS_RUNDIR/$1.pid" 10
-    rm -f "$OVS_RUNDIR/$1.sock"
+    rm -f "$OVS_RUNDIR/$1.sock" "$OVS_RUNDIR/$1.fifo"
+}
+
+# va_guest_cmd NAME COMMAND
+#
+# Sends COMMAND to an interactive guest (VA_GUEST_INTERACTIVE=1 at start)
+# and waits, up to 30 s, until testpmd prompts again.
+va_guest_cmd() {
+    local log=$OVS_RUNDIR/$1.log n
+
+    n=$(grep -o 'testpmd> ' "$log" | wc -l)
+    echo "$2" > "$OVS_RUNDIR/$1.fifo" || return 1
+    va_wait_until 30 eval \
+        "[ \$(grep -o 'testpmd> ' '$log' | wc -l) -gt $n ]"
 }
 
 # va_guest_counter NAME FIELD
