@@ -66,6 +66,9 @@ VLOG_DEFINE_THIS_MODULE(netdev_vhost_async);
  *   the state here is found by vid in a lock-free table. */
 
 COVERAGE_DEFINE(vhost_async_submit);
+COVERAGE_DEFINE(vhost_async_dequeue);
+COVERAGE_DEFINE(vhost_async_small_refused);
+COVERAGE_DEFINE(vhost_async_cpu_dequeue);
 COVERAGE_DEFINE(vhost_async_cpu_copy);
 COVERAGE_DEFINE(vhost_async_drained);
 COVERAGE_DEFINE(vhost_async_pending_full);
@@ -107,7 +110,11 @@ struct vhost_async_vring {
     atomic_bool async;          /* ...and the vring enabled: submit. */
     atomic_bool error;          /* Copies stuck on a failed DMA device. */
     atomic_int inflight;        /* Copies submitted, not yet returned. */
-    atomic_int cost;            /* Their DMA descriptors, estimated. */
+    atomic_int cost;            /* Their DMA descriptors, estimated
+                                 * (guest Rx only). */
+    const struct dma_pool_channel *dq_channel;  /* Guest Tx: the channel of
+                                 * the copies in flight; only the thread
+                                 * that polls the rx queue uses it. */
     atomic_uint64_t dma_mask;   /* DMA devices it has submitted to. */
 };
 
@@ -168,7 +175,12 @@ static struct ovs_mutex socket_mutex = OVS_MUTEX_INITIALIZER;
 static struct shash sockets OVS_GUARDED_BY(socket_mutex)
     = SHASH_INITIALIZER(&sockets);
 
+/* options:vhost-async of each port that has it: "true" or "false". */
+static struct shash port_options OVS_GUARDED_BY(socket_mutex)
+    = SHASH_INITIALIZER(&port_options);
+
 static void retry_registrations(void);
+static void set_copy_threshold(const struct smap *ovs_other_config);
 static void handle_dma_failures(void);
 
 /* A vring went into error: the main thread forces its guest to
@@ -177,6 +189,13 @@ static atomic_bool vring_errors = false;
 
 /* Written by the main thread as other_config changes, read by any. */
 static atomic_bool vhost_async_enabled = false;
+
+/* A burst to the guest whose packets are all shorter than this many bytes
+ * is copied by the CPU while its vring has no copies in flight: DMA does
+ * not pay for small copies (other_config:vhost-async-copy-threshold). */
+#define VHOST_ASYNC_COPY_THRESHOLD_DEFAULT 256
+#define VHOST_ASYNC_COPY_THRESHOLD_MAX 65536
+static atomic_uint copy_threshold = VHOST_ASYNC_COPY_THRESHOLD_DEFAULT;
 
 char *
 netdev_vhost_async_check_dpdk_version(const char *version)
@@ -279,6 +298,9 @@ netdev_vhost_async_set_config(const struct smap *ovs_other_config)
         }
     }
     atomic_store_relaxed(&vhost_async_enabled, enabled);
+    if (enabled) {
+        set_copy_threshold(ovs_other_config);
+    }
 
     bool paused;
     atomic_read_relaxed(&completions_paused, &paused);
@@ -287,6 +309,57 @@ netdev_vhost_async_set_config(const struct smap *ovs_other_config)
     dma_pool_run(!paused);
     handle_dma_failures();
     retry_registrations();
+}
+
+static void
+set_copy_threshold(const struct smap *ovs_other_config)
+{
+    static char *last_bad;
+    static bool said;
+    const char *value = smap_get(ovs_other_config,
+                                 "vhost-async-copy-threshold");
+    unsigned int old, new = VHOST_ASYNC_COPY_THRESHOLD_DEFAULT;
+
+    atomic_read_relaxed(&copy_threshold, &old);
+    if (value) {
+        int n;
+
+        if (!str_to_int(value, 10, &n) || n < 0
+            || n > VHOST_ASYNC_COPY_THRESHOLD_MAX) {
+            if (!last_bad || strcmp(last_bad, value)) {
+                VLOG_WARN("vhost-async-copy-threshold=%s is not valid (bytes "
+                          "from 0 to %d); keeping %u", value,
+                          VHOST_ASYNC_COPY_THRESHOLD_MAX, old);
+                free(last_bad);
+                last_bad = xstrdup(value);
+            }
+            return;
+        }
+        new = n;
+    }
+    free(last_bad);
+    last_bad = NULL;
+    if (new != old || !said) {
+        said = true;
+        VLOG_INFO("vhost async: bursts of packets under %u bytes are copied "
+                  "by the CPU when nothing is in flight", new);
+        atomic_store_relaxed(&copy_threshold, new);
+    }
+}
+
+/* True if every packet of the burst is shorter than the copy threshold. */
+static bool
+burst_is_small(struct rte_mbuf **pkts, uint16_t count)
+{
+    unsigned int threshold;
+
+    atomic_read_relaxed(&copy_threshold, &threshold);
+    for (uint16_t i = 0; i < count; i++) {
+        if (rte_pktmbuf_pkt_len(pkts[i]) >= threshold) {
+            return false;
+        }
+    }
+    return true;
 }
 
 bool
@@ -319,14 +392,77 @@ socket_record(const char *port, const char *socket, const char *sync_reason)
     ovs_mutex_unlock(&socket_mutex);
 }
 
+void
+netdev_vhost_async_set_port_config(const char *port, const struct smap *args)
+{
+    const char *value = smap_get(args, "vhost-async");
+    bool on = value && !strcmp(value, "true");
+
+    if (value && !on && strcmp(value, "false")) {
+        VLOG_WARN("%s: options:vhost-async=%s is not valid (true or false): "
+                  "following other_config:vhost-async-support", port, value);
+        value = NULL;
+    }
+
+    ovs_mutex_lock(&socket_mutex);
+    const char *old = shash_find_data(&port_options, port);
+    if (!nullable_string_is_equal(old, value)) {
+        struct vhost_async_socket *sock;
+        struct shash_node *node;
+        bool registered = false;
+
+        free(shash_find_and_delete(&port_options, port));
+        if (value) {
+            shash_add(&port_options, port, xstrdup(value));
+        }
+        SHASH_FOR_EACH (node, &sockets) {
+            sock = node->data;
+            registered |= !strcmp(sock->port, port);
+        }
+        if (registered) {
+            VLOG_INFO("%s: options:vhost-async takes effect when the port's "
+                      "socket is registered again (port re-added, "
+                      "vhost-server-path changed or ovs-vswitchd restarted)",
+                      port);
+        }
+    }
+    ovs_mutex_unlock(&socket_mutex);
+}
+
+void
+netdev_vhost_async_forget_port(const char *port)
+{
+    ovs_mutex_lock(&socket_mutex);
+    free(shash_find_and_delete(&port_options, port));
+    ovs_mutex_unlock(&socket_mutex);
+}
+
 uint64_t
 netdev_vhost_async_register_flags(const char *port, const char *socket,
                                   uint64_t flags)
 {
     const char *why = NULL;
+    const char *option;
 
+    ovs_mutex_lock(&socket_mutex);
+    option = shash_find_data(&port_options, port);
+    option = option && !strcmp(option, "true") ? "true"
+             : option ? "false" : NULL;
+    ovs_mutex_unlock(&socket_mutex);
+
+    if (option && !strcmp(option, "false")) {
+        socket_record(port, socket, "options:vhost-async=false");
+        VLOG_INFO("%s: copies with the CPU (options:vhost-async=false); its "
+                  "guest can be live-migrated", port);
+        return flags;
+    }
     if (!netdev_vhost_async_enabled()) {
         socket_record(port, socket, "vhost-async-support is off");
+        if (option) {
+            VLOG_WARN("%s: options:vhost-async=true, but "
+                      "other_config:vhost-async-support is off: copies with "
+                      "the CPU", port);
+        }
         return flags;
     }
     if (flags & RTE_VHOST_USER_IOMMU_SUPPORT) {
@@ -692,19 +828,33 @@ copy_cost(const struct rte_mbuf *m)
                / VHOST_ASYNC_COPY_UNIT;
 }
 
-/* Frees 'n' mbufs whose copies vhost gave back and forgets them. */
+/* Forgets 'n' packets whose copies vhost gave back to 'queue_id' of
+ * 'vdev'. */
 static void
-vring_put(struct vhost_async_vring *vr, struct rte_mbuf **pkts, uint16_t n)
+vring_forget(struct vhost_async_dev *vdev, uint16_t queue_id,
+             struct rte_mbuf **pkts, uint16_t n)
 {
-    int cost = 0;
+    struct vhost_async_vring *vr = &vdev->vrings[queue_id];
     int orig;
 
-    for (uint16_t i = 0; i < n; i++) {
-        cost += copy_cost(pkts[i]);
+    if (is_guest_rx(queue_id)) {
+        int cost = 0;
+
+        for (uint16_t i = 0; i < n; i++) {
+            cost += copy_cost(pkts[i]);
+        }
+        atomic_sub_relaxed(&vr->cost, cost, &orig);
     }
-    rte_pktmbuf_free_bulk(pkts, n);
-    atomic_sub_relaxed(&vr->cost, cost, &orig);
     atomic_sub_relaxed(&vr->inflight, n, &orig);
+}
+
+/* Frees 'n' mbufs whose copies vhost gave back and forgets them. */
+static void
+vring_put(struct vhost_async_dev *vdev, uint16_t queue_id,
+          struct rte_mbuf **pkts, uint16_t n)
+{
+    vring_forget(vdev, queue_id, pkts, n);
+    rte_pktmbuf_free_bulk(pkts, n);
 }
 
 /* Collects every copy in flight on a vring and, if 'unregister', then
@@ -740,6 +890,12 @@ vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked,
                         ? rte_vhost_async_get_inflight_thread_unsafe(vid,
                                                                    queue_id)
                         : rte_vhost_async_get_inflight(vid, queue_id));
+        if (inflight == 0) {
+            /* vhost has the last word (a guest Tx count is only known
+             * after each dequeue). */
+            atomic_store_relaxed(&vr->inflight, 0);
+            atomic_store_relaxed(&vr->cost, 0);
+        }
         if (inflight <= 0) {
             if (!unregister) {
                 break;
@@ -787,7 +943,9 @@ vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked,
                  : rte_vhost_clear_queue(vid, queue_id, pkts,
                                          ARRAY_SIZE(pkts), dma_id, 0));
             if (n && n <= ARRAY_SIZE(pkts)) {
-                vring_put(vr, pkts, n);
+                /* Packets from the guest, completed but never received,
+                 * are dropped here. */
+                vring_put(vdev, queue_id, pkts, n);
                 dropped += n;
                 /* On a vring the guest already disabled, vhost forgets
                  * completed copies instead of handing their descriptors
@@ -832,9 +990,7 @@ netdev_vhost_async_new_device(int vid)
         uint16_t n = rte_vhost_get_vring_num(vid);
 
         for (uint16_t q = 0; q < n && q < VHOST_ASYNC_MAX_VRINGS; q++) {
-            if (is_guest_rx(q)) {
-                vring_register(vdev, q, false);
-            }
+            vring_register(vdev, q, false);
         }
     }
 }
@@ -845,7 +1001,7 @@ netdev_vhost_async_vring_state_changed(int vid, uint16_t queue_id,
 {
     struct vhost_async_dev *vdev;
 
-    if (!is_guest_rx(queue_id)) {
+    if (queue_id >= VHOST_ASYNC_MAX_VRINGS) {
         return;
     }
     vdev = enable ? vdev_create(vid) : vdev_get(vid);
@@ -952,8 +1108,10 @@ pending_poll(const struct vhost_async_pending *p)
         return true;
     }
     vr = &vdev->vrings[p->queue_id];
-    if (!vring_is_async(vr)) {
-        /* Disabled or being destroyed: the callback drains it, and a
+    if (!vring_is_async(vr) || !is_guest_rx(p->queue_id)) {
+        /* Guest Tx completions are received packets: only the rx queue's
+         * poller may collect them.  The entry just keeps the device. */
+        /* Disabled or being destroyed, the callback drains it, and a
          * poll now would only contend for the vring's lock. */
         atomic_read_relaxed(&vr->inflight, &inflight);
         return inflight <= 0;
@@ -963,7 +1121,7 @@ pending_poll(const struct vhost_async_pending *p)
                                          p->channel->dev_id,
                                          p->channel->vchan);
     if (n) {
-        vring_put(vr, pkts, n);
+        vring_put(vdev, p->queue_id, pkts, n);
     }
     atomic_read_relaxed(&vr->inflight, &inflight);
     return inflight <= 0;
@@ -1060,6 +1218,18 @@ netdev_vhost_async_enqueue_burst(int vid, uint16_t queue_id,
         COVERAGE_ADD(vhost_async_error_drop, count);
         return 0;
     }
+    if (burst_is_small(pkts, count)) {
+        int inflight;
+
+        /* Submits happen under the caller's tx queue lock, which we hold:
+         * with nothing in flight now, a CPU copy cannot overtake one. */
+        atomic_read_relaxed(&vr->inflight, &inflight);
+        if (!inflight) {
+            COVERAGE_ADD(vhost_async_cpu_copy, count);
+            return rte_vhost_enqueue_burst(vid, queue_id, pkts, count);
+        }
+        COVERAGE_INC(vhost_async_small_refused);
+    }
 
     channel = dma_pool_get_channel();
     if (!channel || dma_pool_channel_failed(channel)) {
@@ -1113,6 +1283,93 @@ netdev_vhost_async_enqueue_burst(int vid, uint16_t queue_id,
         }
     }
     pending_list_put(list);
+    return n;
+}
+
+uint16_t
+netdev_vhost_async_dequeue_burst(int vid, uint16_t queue_id,
+                                 struct rte_mempool *mp,
+                                 struct rte_mbuf **pkts, uint16_t count)
+{
+    struct vhost_async_dev *vdev = vdev_get(vid);
+    struct vhost_async_pending_list *list;
+    const struct dma_pool_channel *channel;
+    struct vhost_async_vring *vr;
+    int nr_inflight = -1;
+    int inflight;
+    bool error;
+    uint16_t n;
+
+    if (!vdev || queue_id >= VHOST_ASYNC_MAX_VRINGS
+        || !vring_is_async(&vdev->vrings[queue_id])) {
+        return rte_vhost_dequeue_burst(vid, queue_id, mp, pkts, count);
+    }
+    vr = &vdev->vrings[queue_id];
+    atomic_read_relaxed(&vr->error, &error);
+    if (OVS_UNLIKELY(error)) {
+        return 0;
+    }
+
+    channel = dma_pool_get_channel();
+    if (channel && dma_pool_channel_failed(channel)) {
+        channel = NULL;
+    }
+    atomic_read_relaxed(&vr->inflight, &inflight);
+    if (inflight > 0 && vr->dq_channel != channel) {
+        /* The rx queue moved to this thread, or this thread changed
+         * device: copies in flight complete only on the channel they
+         * were submitted to.  Receive them first, in order. */
+        const struct dma_pool_channel *old = vr->dq_channel;
+
+        if (!old || dma_pool_channel_failed(old)) {
+            return 0;
+        }
+        n = rte_vhost_clear_queue(vid, queue_id, pkts, count, old->dev_id,
+                                  old->vchan);
+        if (n > count) {
+            n = 0;
+        }
+        vring_forget(vdev, queue_id, pkts, n);
+        if (!rte_vhost_async_get_inflight(vid, queue_id)) {
+            atomic_store_relaxed(&vr->inflight, 0);
+        }
+        COVERAGE_ADD(vhost_async_dequeue, n);
+        return n;
+    }
+    if (!channel) {
+        if (inflight > 0) {
+            return 0;
+        }
+        COVERAGE_INC(vhost_async_cpu_dequeue);
+        return rte_vhost_dequeue_burst(vid, queue_id, mp, pkts, count);
+    }
+
+    list = pending_list_get();
+    if (list->n >= VHOST_ASYNC_MAX_PENDING) {
+        pending_list_put(list);
+        COVERAGE_INC(vhost_async_pending_full);
+        if (inflight > 0) {
+            return 0;
+        }
+        COVERAGE_INC(vhost_async_cpu_dequeue);
+        return rte_vhost_dequeue_burst(vid, queue_id, mp, pkts, count);
+    }
+    n = rte_vhost_async_try_dequeue_burst(vid, queue_id, mp, pkts, count,
+                                          &nr_inflight, channel->dev_id,
+                                          channel->vchan);
+    vr->dq_channel = channel;
+    if (nr_inflight >= 0) {
+        atomic_store_relaxed(&vr->inflight, nr_inflight);
+    }
+    if (nr_inflight > 0) {
+        uint64_t bit = UINT64_C(1) << (channel->dev_id % VHOST_ASYNC_MAX_DMA);
+        uint64_t mask;
+
+        atomic_or_relaxed(&vr->dma_mask, bit, &mask);
+        pending_add(list, vdev, queue_id, channel);
+    }
+    pending_list_put(list);
+    COVERAGE_ADD(vhost_async_dequeue, n);
     return n;
 }
 
@@ -1215,9 +1472,6 @@ netdev_vhost_async_unixctl_show(struct unixctl_conn *conn,
             uint64_t mask;
             bool error;
 
-            if (!is_guest_rx(q)) {
-                continue;
-            }
             atomic_read_relaxed(&vr->inflight, &inflight);
             atomic_read_relaxed(&vr->cost, &cost);
             atomic_read_relaxed(&vr->dma_mask, &mask);

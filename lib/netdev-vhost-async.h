@@ -46,6 +46,13 @@ bool netdev_vhost_async_enabled(void);
  * saying why not, which the caller must free. */
 char *netdev_vhost_async_check_dpdk_version(const char *version);
 
+/* Follows options:vhost-async=true|false of dpdkvhostuserclient port
+ * 'port' (none: follow other_config:vhost-async-support).  It takes
+ * effect when the port's socket is next registered.  Main thread. */
+void netdev_vhost_async_set_port_config(const char *port,
+                                        const struct smap *args);
+void netdev_vhost_async_forget_port(const char *port);
+
 /* Registration of a vhost-user client socket: returns 'flags' with
  * RTE_VHOST_USER_ASYNC_COPY added when async is on and compatible with
  * the other flags; logs why not otherwise. */
@@ -78,6 +85,15 @@ void netdev_vhost_async_vring_state_changed(int vid, uint16_t queue_id,
  * their slots in 'pkts' are set to NULL.  The caller holds the txq lock. */
 struct rte_mbuf;
 uint16_t netdev_vhost_async_enqueue_burst(int vid, uint16_t queue_id,
+                                          struct rte_mbuf **pkts,
+                                          uint16_t count);
+
+/* Dequeues from guest vring 'queue_id' as rte_vhost_dequeue_burst() does:
+ * on an async vring, returns the packets whose copies completed and
+ * hands new copies to DMA.  The caller polls the rx queue. */
+struct rte_mempool;
+uint16_t netdev_vhost_async_dequeue_burst(int vid, uint16_t queue_id,
+                                          struct rte_mempool *mp,
                                           struct rte_mbuf **pkts,
                                           uint16_t count);
 

@@ -8,5 +8,7 @@ PATCH_FILES = \
 	$(srcdir)/patches/0006-netdev-dpdk-Enqueue-to-vhost-through-the-async-layer.patch \
 	$(srcdir)/patches/0007-dpif-netdev-Poll-async-copies-in-every-thread-that-submits.patch \
 	$(srcdir)/patches/0008-netdev-dpdk-Show-the-vhost-async-state-of-a-port-in-its-status.patch \
-	$(srcdir)/patches/0009-netdev-dpdk-Count-mbufs-held-in-async-copies-in-per-port-mempools.patch
+	$(srcdir)/patches/0009-netdev-dpdk-Count-mbufs-held-in-async-copies-in-per-port-mempools.patch \
+	$(srcdir)/patches/0010-netdev-dpdk-Dequeue-from-vhost-through-the-async-layer.patch \
+	$(srcdir)/patches/0011-netdev-dpdk-Let-a-vhost-user-client-port-choose-async.patch
 EXTRA_DIST += patches/series $(PATCH_FILES)
