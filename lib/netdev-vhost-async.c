@@ -35,6 +35,9 @@
 
 #include "coverage.h"
 #include "dma-pool.h"
+#include "netdev.h"
+#include "netdev-provider.h"
+#include "openvswitch/list.h"
 #include "openvswitch/poll-loop.h"
 #include "openvswitch/shash.h"
 #include "openvswitch/vlog.h"
@@ -80,6 +83,10 @@ COVERAGE_DEFINE(vhost_async_error_drop);
 COVERAGE_DEFINE(vhost_async_lost);
 COVERAGE_DEFINE(vhost_async_dma_failure);
 
+#ifndef VHOST_F_LOG_ALL
+#define VHOST_F_LOG_ALL 26
+#endif
+
 /* vhost's limits (VHOST_MAX_VRING and RTE_DMADEV_DEFAULT_MAX). */
 #define VHOST_ASYNC_MAX_VRINGS 256
 #define VHOST_ASYNC_MAX_DMA    64
@@ -124,10 +131,16 @@ struct vhost_async_dev {
     atomic_int n_vrings;        /* Highest vring id seen, plus one. */
     bool reconnecting;          /* Main thread only: reconnect forced. */
     atomic_bool paused;         /* Test only: completions not polled. */
+    struct ovs_list dead_node;  /* In 'dead_devs' once destroyed. */
     struct vhost_async_vring vrings[VHOST_ASYNC_MAX_VRINGS];
 };
 
 static OVSRCU_TYPE(struct vhost_async_dev *) vhost_devs[RTE_MAX_VHOST_DEVICE];
+
+/* Destroyed devices, for the main thread to free. */
+static struct ovs_mutex dead_mutex = OVS_MUTEX_INITIALIZER;
+static struct ovs_list dead_devs OVS_GUARDED_BY(dead_mutex)
+    = OVS_LIST_INITIALIZER(&dead_devs);
 
 /* A vring a thread has copies in flight on, with the channel it used. */
 struct vhost_async_pending {
@@ -167,6 +180,9 @@ struct vhost_async_socket {
     char *port;                 /* Interface name. */
     bool async;                 /* Registered with RTE_VHOST_USER_ASYNC_COPY. */
     const char *sync_reason;    /* If !async, why. */
+    bool flags_block;           /* Other flags rule async out. */
+    bool reregister;            /* We unregistered it to change its flags:
+                                 * the port registers it again. */
     char *error;                /* Async stopped until the guest reconnects. */
     unsigned int n_dma_failures;
 };
@@ -181,6 +197,8 @@ static struct shash port_options OVS_GUARDED_BY(socket_mutex)
 
 static void retry_registrations(void);
 static void set_copy_threshold(const struct smap *ovs_other_config);
+static void switch_sockets(void);
+static void free_dead_devs(void);
 static void handle_dma_failures(void);
 
 /* A vring went into error: the main thread forces its guest to
@@ -309,6 +327,8 @@ netdev_vhost_async_set_config(const struct smap *ovs_other_config)
     dma_pool_run(!paused);
     handle_dma_failures();
     retry_registrations();
+    switch_sockets();
+    free_dead_devs();
 }
 
 static void
@@ -375,7 +395,8 @@ netdev_vhost_async_enabled(void)
 
 /* Records how 'socket' of 'port' is registered. */
 static void
-socket_record(const char *port, const char *socket, const char *sync_reason)
+socket_record(const char *port, const char *socket, const char *sync_reason,
+              bool flags_block)
 {
     struct vhost_async_socket *sock;
 
@@ -389,6 +410,7 @@ socket_record(const char *port, const char *socket, const char *sync_reason)
     sock->port = xstrdup(port);
     sock->async = !sync_reason;
     sock->sync_reason = sync_reason;
+    sock->flags_block = flags_block;
     ovs_mutex_unlock(&socket_mutex);
 }
 
@@ -407,24 +429,11 @@ netdev_vhost_async_set_port_config(const char *port, const struct smap *args)
     ovs_mutex_lock(&socket_mutex);
     const char *old = shash_find_data(&port_options, port);
     if (!nullable_string_is_equal(old, value)) {
-        struct vhost_async_socket *sock;
-        struct shash_node *node;
-        bool registered = false;
-
         free(shash_find_and_delete(&port_options, port));
         if (value) {
             shash_add(&port_options, port, xstrdup(value));
         }
-        SHASH_FOR_EACH (node, &sockets) {
-            sock = node->data;
-            registered |= !strcmp(sock->port, port);
-        }
-        if (registered) {
-            VLOG_INFO("%s: options:vhost-async takes effect when the port's "
-                      "socket is registered again (port re-added, "
-                      "vhost-server-path changed or ovs-vswitchd restarted)",
-                      port);
-        }
+        /* switch_sockets() registers the port's socket again if need be. */
     }
     ovs_mutex_unlock(&socket_mutex);
 }
@@ -451,13 +460,13 @@ netdev_vhost_async_register_flags(const char *port, const char *socket,
     ovs_mutex_unlock(&socket_mutex);
 
     if (option && !strcmp(option, "false")) {
-        socket_record(port, socket, "options:vhost-async=false");
+        socket_record(port, socket, "options:vhost-async=false", false);
         VLOG_INFO("%s: copies with the CPU (options:vhost-async=false); its "
                   "guest can be live-migrated", port);
         return flags;
     }
     if (!netdev_vhost_async_enabled()) {
-        socket_record(port, socket, "vhost-async-support is off");
+        socket_record(port, socket, "vhost-async-support is off", false);
         if (option) {
             VLOG_WARN("%s: options:vhost-async=true, but "
                       "other_config:vhost-async-support is off: copies with "
@@ -469,11 +478,14 @@ netdev_vhost_async_register_flags(const char *port, const char *socket,
         why = "vhost-iommu-support is on";
     } else if (flags & RTE_VHOST_USER_POSTCOPY_SUPPORT) {
         why = "vhost-postcopy-support is on";
+    } else if (flags & RTE_VHOST_USER_EXTBUF_SUPPORT) {
+        /* Large TSO frames in external buffers: not tested with async. */
+        why = "userspace-tso-enable is on";
     }
-    socket_record(port, socket, why);
+    socket_record(port, socket, why, why != NULL);
     if (why) {
-        VLOG_INFO("%s: copies with the CPU: %s, which vhost async cannot "
-                  "be combined with", port, why);
+        VLOG_INFO("%s: copies with the CPU: %s, which vhost async does not "
+                  "support here", port, why);
         return flags;
     }
     VLOG_INFO("%s: vhost async copies; its guest cannot be live-migrated "
@@ -520,6 +532,92 @@ netdev_vhost_async_get_status(const char *socket, struct smap *args)
         }
     }
     ovs_mutex_unlock(&socket_mutex);
+
+    /* Dirty page logging, which live migration needs, is offered only by
+     * sockets registered without async. */
+    uint64_t features;
+    if (sock && !rte_vhost_driver_get_features(socket, &features)) {
+        smap_add(args, "vhost_log_all",
+                 features & (UINT64_C(1) << VHOST_F_LOG_ALL)
+                 ? "offered" : "not offered");
+    }
+}
+
+/* Whether 'sock' should be registered with async copies now. */
+static bool
+socket_wants_async(const struct vhost_async_socket *sock)
+    OVS_REQUIRES(socket_mutex)
+{
+    const char *option = shash_find_data(&port_options, sock->port);
+
+    if (option && !strcmp(option, "false")) {
+        return false;
+    }
+    return netdev_vhost_async_enabled() && !sock->flags_block;
+}
+
+/* Main thread: unregisters the sockets whose async flag must change, for
+ * their ports to register them again.  Turning async off globally needs
+ * none of this: threads without DMA copy with the CPU once their vrings
+ * have nothing in flight. */
+static void
+switch_sockets(void)
+{
+    struct shash todo = SHASH_INITIALIZER(&todo);
+    struct shash_node *node;
+
+    ovs_mutex_lock(&socket_mutex);
+    SHASH_FOR_EACH (node, &sockets) {
+        struct vhost_async_socket *sock = node->data;
+        const char *option = shash_find_data(&port_options, sock->port);
+        bool want = socket_wants_async(sock);
+
+        if (!sock->reregister
+            && ((want && !sock->async)
+                || (!want && sock->async && option
+                    && !strcmp(option, "false")))) {
+            sock->reregister = true;
+            shash_add(&todo, node->name, xasprintf("%s %s", sock->port,
+                                                   want ? "with" : "without"));
+        }
+    }
+    ovs_mutex_unlock(&socket_mutex);
+
+    SHASH_FOR_EACH (node, &todo) {
+        char *what = node->data;
+        char *space = strchr(what, ' ');
+        struct netdev *netdev;
+
+        *space = '\0';
+        VLOG_INFO("%s: registering its socket again %s vhost async; the "
+                  "guest reconnects", what, space + 1);
+        /* Destroys the device, whose vrings the callback drains. */
+        if (rte_vhost_driver_unregister(node->name)) {
+            VLOG_WARN("%s: cannot unregister socket %s", what, node->name);
+        }
+        netdev = netdev_from_name(what);
+        if (netdev) {
+            netdev_request_reconfigure(netdev);
+            netdev_close(netdev);
+        }
+    }
+    shash_destroy_free_data(&todo);
+}
+
+bool
+netdev_vhost_async_take_reregistration(const char *socket)
+{
+    struct vhost_async_socket *sock;
+    bool reregister = false;
+
+    ovs_mutex_lock(&socket_mutex);
+    sock = shash_find_data(&sockets, socket);
+    if (sock) {
+        reregister = sock->reregister;
+        sock->reregister = false;
+    }
+    ovs_mutex_unlock(&socket_mutex);
+    return reregister;
 }
 
 uint32_t
@@ -896,6 +994,18 @@ vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked,
             atomic_store_relaxed(&vr->inflight, 0);
             atomic_store_relaxed(&vr->cost, 0);
         }
+        if (inflight < 0) {
+            if (locked) {
+                /* No async channel after all. */
+                atomic_store_relaxed(&vr->registered, false);
+                break;
+            }
+            if (time_msec() <= deadline) {
+                /* The vring's lock is busy: a thread is still sending to
+                 * it or polling it.  Try again. */
+                continue;
+            }
+        }
         if (inflight <= 0) {
             if (!unregister) {
                 break;
@@ -904,9 +1014,12 @@ vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked,
                        ? rte_vhost_async_channel_unregister_thread_unsafe(
                              vid, queue_id)
                        : rte_vhost_async_channel_unregister(vid, queue_id));
-            if (!err || inflight < 0) {
+            if (!err) {
                 atomic_store_relaxed(&vr->registered, false);
                 break;
+            }
+            if (time_msec() <= deadline) {
+                continue;
             }
         }
 
@@ -1030,7 +1143,25 @@ netdev_vhost_async_destroy_device(int vid)
     }
     /* Pending entries see the table change and let go. */
     ovsrcu_set(&vhost_devs[vid], NULL);
-    ovsrcu_postpone(free, vdev);
+
+    /* The vhost events thread is no OVS thread: an ovsrcu_postpone() there
+     * would leave it non-quiescent for good.  The main thread frees. */
+    ovs_mutex_lock(&dead_mutex);
+    ovs_list_push_back(&dead_devs, &vdev->dead_node);
+    ovs_mutex_unlock(&dead_mutex);
+}
+
+/* Main thread: frees destroyed devices once no thread can see them. */
+static void
+free_dead_devs(void)
+{
+    struct vhost_async_dev *vdev;
+
+    ovs_mutex_lock(&dead_mutex);
+    LIST_FOR_EACH_POP (vdev, dead_node, &dead_devs) {
+        ovsrcu_postpone(free, vdev);
+    }
+    ovs_mutex_unlock(&dead_mutex);
 }
 
 /* Pending lists. */

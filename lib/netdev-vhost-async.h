@@ -59,6 +59,10 @@ void netdev_vhost_async_forget_port(const char *port);
 uint64_t netdev_vhost_async_register_flags(const char *port,
                                            const char *socket,
                                            uint64_t flags);
+/* True, once, if the async layer unregistered 'socket' to change its
+ * async flag: the port must register it again (its reconfigure). */
+bool netdev_vhost_async_take_reregistration(const char *socket);
+
 /* The socket is unregistered: forget it. */
 void netdev_vhost_async_unregister(const char *socket);
 
