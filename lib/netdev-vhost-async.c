@@ -35,8 +35,10 @@
 
 #include "coverage.h"
 #include "dma-pool.h"
+#include "dpdk.h"
 #include "netdev.h"
 #include "netdev-provider.h"
+#include "openvswitch/dynamic-string.h"
 #include "openvswitch/list.h"
 #include "openvswitch/poll-loop.h"
 #include "openvswitch/shash.h"
@@ -152,17 +154,60 @@ struct vhost_async_pending {
 
 #define VHOST_ASYNC_MAX_PENDING 128
 
+/* Per-thread counters, shown by dpif-netdev/pmd-stats-show. */
+enum vhost_async_stat {
+    VA_STAT_DMA_TO_GUEST,       /* Packets to guests through DMA. */
+    VA_STAT_DMA_FROM_GUEST,     /* Packets from guests through DMA. */
+    VA_STAT_CPU_COPIES,         /* Packets of async vrings the CPU copied. */
+    VA_STAT_COMPLETIONS,        /* Copies to guests this thread collected. */
+    VA_STAT_DEFERRED_ADDED,     /* Vrings added to the pending list... */
+    VA_STAT_DEFERRED_DONE,      /* ...and done with... */
+    VA_STAT_DEFERRED_FULL,      /* ...or not added: the list was full. */
+    VA_N_STATS
+};
+
+/* What a thread (or the non-PMD context) has copies in flight on. */
 struct vhost_async_pending_list {
     struct vhost_async_pending entries[VHOST_ASYNC_MAX_PENDING];
     size_t n;
+
+    unsigned int core_id;       /* NON_PMD_CORE_ID: the non-PMD context. */
+    struct ovs_list stats_node; /* In 'stats_lists'. */
+    atomic_uint64_t stats[VA_N_STATS];
+    uint64_t stats_base[VA_N_STATS];    /* pmd-stats-clear, 'stats_mutex'. */
 };
+
+static struct ovs_mutex stats_mutex = OVS_MUTEX_INITIALIZER;
+static struct ovs_list stats_lists OVS_GUARDED_BY(stats_mutex)
+    = OVS_LIST_INITIALIZER(&stats_lists);
 
 DEFINE_STATIC_PER_THREAD_DATA(struct vhost_async_pending_list *,
                               pmd_pending, NULL);
 
 static struct ovs_mutex shared_mutex = OVS_MUTEX_INITIALIZER;
 static struct vhost_async_pending_list shared_pending
-    OVS_GUARDED_BY(shared_mutex);
+    OVS_GUARDED_BY(shared_mutex) = { .core_id = NON_PMD_CORE_ID };
+
+static void
+pending_list_register(struct vhost_async_pending_list *list)
+{
+    ovs_mutex_lock(&stats_mutex);
+    ovs_list_push_back(&stats_lists, &list->stats_node);
+    ovs_mutex_unlock(&stats_mutex);
+}
+
+/* The calling thread's counters: its pending list's, else the non-PMD
+ * context's, which only need atomicity, not 'shared_mutex'. */
+static void
+stat_add(enum vhost_async_stat stat, uint64_t n)
+    OVS_NO_THREAD_SAFETY_ANALYSIS
+{
+    struct vhost_async_pending_list *list = *pmd_pending_get();
+    uint64_t orig;
+
+    atomic_add_relaxed(&(list ? list : &shared_pending)->stats[stat], n,
+                       &orig);
+}
 
 /* Test only: while set, nobody polls for completions, so that tests can
  * hold copies in flight (ovs-appctl netdev-vhost-async/pause-completions).
@@ -300,6 +345,7 @@ netdev_vhost_async_set_config(const struct smap *ovs_other_config)
                                  netdev_vhost_async_unixctl_pause, NULL);
         unixctl_command_register("netdev-vhost-async/show", "", 0, 0,
                                  netdev_vhost_async_unixctl_show, NULL);
+        pending_list_register(&shared_pending);
         ovsthread_once_done(&check_once);
     }
 
@@ -721,8 +767,13 @@ vring_register(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked)
         atomic_store_relaxed(&vdev->n_vrings, queue_id + 1);
     }
     atomic_read_relaxed(&vr->error, &error);
-    if (vring_is_async(vr) || error) {
-        /* A vring in error waits for its device to be destroyed. */
+    if (error) {
+        /* A vring in error waits for its device to be destroyed, which
+         * the main thread forces. */
+        atomic_store_relaxed(&vring_errors, true);
+        return;
+    }
+    if (vring_is_async(vr)) {
         return;
     }
     bool registered;
@@ -847,9 +898,18 @@ handle_dma_failures(void)
             int inflight;
             bool error;
 
+            bool wanted;
+
             atomic_read_relaxed(&vr->inflight, &inflight);
             atomic_read_relaxed(&vr->dma_mask, &mask);
             atomic_read_relaxed(&vr->error, &error);
+            atomic_read_relaxed(&vr->wanted, &wanted);
+            if (error && !wanted && !(inflight > 0 && mask & failed)) {
+                /* Disabled by the guest: reset it once the guest is done
+                 * with what it is doing (e.g. changing its memory table)
+                 * and enables it again, or closes it. */
+                continue;
+            }
             if (error || (inflight > 0 && mask & failed)) {
                 atomic_store_relaxed(&vr->error, true);
                 n_stuck += MAX(inflight, 0);
@@ -1212,6 +1272,7 @@ pending_add(struct vhost_async_pending_list *list,
     };
     /* The device stays in the pool while this entry exists. */
     dma_pool_busy_vrings_add(channel, 1);
+    stat_add(VA_STAT_DEFERRED_ADDED, 1);
 }
 
 /* Polls one pending vring.  Returns true when it needs no more polling. */
@@ -1253,6 +1314,7 @@ pending_poll(const struct vhost_async_pending *p)
                                          p->channel->vchan);
     if (n) {
         vring_put(vdev, p->queue_id, pkts, n);
+        stat_add(VA_STAT_COMPLETIONS, n);
     }
     atomic_read_relaxed(&vr->inflight, &inflight);
     return inflight <= 0;
@@ -1271,6 +1333,7 @@ pending_list_poll(struct vhost_async_pending_list *list)
         if (pending_poll(&list->entries[i])) {
             dma_pool_busy_vrings_add(list->entries[i].channel, -1);
             list->entries[i] = list->entries[--list->n];
+            stat_add(VA_STAT_DEFERRED_DONE, 1);
         } else {
             i++;
         }
@@ -1323,6 +1386,7 @@ enqueue_sync(int vid, uint16_t queue_id, const struct vhost_async_vring *vr,
         return 0;
     }
     COVERAGE_ADD(vhost_async_cpu_copy, count);
+    stat_add(VA_STAT_CPU_COPIES, count);
     return rte_vhost_enqueue_burst(vid, queue_id, pkts, count);
 }
 
@@ -1357,6 +1421,7 @@ netdev_vhost_async_enqueue_burst(int vid, uint16_t queue_id,
         atomic_read_relaxed(&vr->inflight, &inflight);
         if (!inflight) {
             COVERAGE_ADD(vhost_async_cpu_copy, count);
+            stat_add(VA_STAT_CPU_COPIES, count);
             return rte_vhost_enqueue_burst(vid, queue_id, pkts, count);
         }
         COVERAGE_INC(vhost_async_small_refused);
@@ -1370,6 +1435,7 @@ netdev_vhost_async_enqueue_burst(int vid, uint16_t queue_id,
     if (list->n >= VHOST_ASYNC_MAX_PENDING) {
         pending_list_put(list);
         COVERAGE_INC(vhost_async_pending_full);
+        stat_add(VA_STAT_DEFERRED_FULL, 1);
         return enqueue_sync(vid, queue_id, vr, pkts, count);
     }
 
@@ -1409,11 +1475,22 @@ netdev_vhost_async_enqueue_burst(int vid, uint16_t queue_id,
         /* vhost owns them until their copy completes. */
         memset(pkts, 0, n * sizeof *pkts);
         COVERAGE_ADD(vhost_async_submit, n);
+        stat_add(VA_STAT_DMA_TO_GUEST, n);
         if (list == &shared_pending) {
             COVERAGE_ADD(vhost_async_nonpmd_submit, n);
         }
     }
     pending_list_put(list);
+    return n;
+}
+
+static uint16_t
+cpu_dequeue(int vid, uint16_t queue_id, struct rte_mempool *mp,
+            struct rte_mbuf **pkts, uint16_t count)
+{
+    uint16_t n = rte_vhost_dequeue_burst(vid, queue_id, mp, pkts, count);
+
+    stat_add(VA_STAT_CPU_COPIES, n);
     return n;
 }
 
@@ -1465,6 +1542,7 @@ netdev_vhost_async_dequeue_burst(int vid, uint16_t queue_id,
             atomic_store_relaxed(&vr->inflight, 0);
         }
         COVERAGE_ADD(vhost_async_dequeue, n);
+        stat_add(VA_STAT_DMA_FROM_GUEST, n);
         return n;
     }
     if (!channel) {
@@ -1472,18 +1550,19 @@ netdev_vhost_async_dequeue_burst(int vid, uint16_t queue_id,
             return 0;
         }
         COVERAGE_INC(vhost_async_cpu_dequeue);
-        return rte_vhost_dequeue_burst(vid, queue_id, mp, pkts, count);
+        return cpu_dequeue(vid, queue_id, mp, pkts, count);
     }
 
     list = pending_list_get();
     if (list->n >= VHOST_ASYNC_MAX_PENDING) {
         pending_list_put(list);
         COVERAGE_INC(vhost_async_pending_full);
+        stat_add(VA_STAT_DEFERRED_FULL, 1);
         if (inflight > 0) {
             return 0;
         }
         COVERAGE_INC(vhost_async_cpu_dequeue);
-        return rte_vhost_dequeue_burst(vid, queue_id, mp, pkts, count);
+        return cpu_dequeue(vid, queue_id, mp, pkts, count);
     }
     n = rte_vhost_async_try_dequeue_burst(vid, queue_id, mp, pkts, count,
                                           &nr_inflight, channel->dev_id,
@@ -1501,6 +1580,7 @@ netdev_vhost_async_dequeue_burst(int vid, uint16_t queue_id,
     }
     pending_list_put(list);
     COVERAGE_ADD(vhost_async_dequeue, n);
+    stat_add(VA_STAT_DMA_FROM_GUEST, n);
     return n;
 }
 
@@ -1509,7 +1589,11 @@ netdev_vhost_async_dequeue_burst(int vid, uint16_t queue_id,
 void
 netdev_vhost_async_attach_thread(unsigned int core_id)
 {
-    *pmd_pending_get() = xzalloc(sizeof(struct vhost_async_pending_list));
+    struct vhost_async_pending_list *list = xzalloc(sizeof *list);
+
+    list->core_id = core_id;
+    pending_list_register(list);
+    *pmd_pending_get() = list;
     dma_pool_attach_thread(core_id);
 }
 
@@ -1536,6 +1620,10 @@ netdev_vhost_async_detach_thread(void)
     }
     *pmd_pending_get() = NULL;
     ovs_mutex_unlock(&shared_mutex);
+
+    ovs_mutex_lock(&stats_mutex);
+    ovs_list_remove(&list->stats_node);
+    ovs_mutex_unlock(&stats_mutex);
     free(list);
     dma_pool_detach_thread();
 }
@@ -1615,4 +1703,69 @@ netdev_vhost_async_unixctl_show(struct unixctl_conn *conn,
     }
     unixctl_command_reply(conn, ds_cstr(&s));
     ds_destroy(&s);
+}
+
+/* dpif-netdev/pmd-stats-show and pmd-stats-clear. */
+
+static struct vhost_async_pending_list *
+stats_find(unsigned int core_id)
+    OVS_REQUIRES(stats_mutex)
+{
+    struct vhost_async_pending_list *list;
+
+    LIST_FOR_EACH (list, stats_node, &stats_lists) {
+        if (list->core_id == core_id) {
+            return list;
+        }
+    }
+    return NULL;
+}
+
+void
+netdev_vhost_async_format_pmd_stats(unsigned int core_id, struct ds *reply)
+{
+    struct vhost_async_pending_list *list;
+    uint64_t v[VA_N_STATS];
+
+    if (!netdev_vhost_async_enabled()) {
+        return;
+    }
+    ovs_mutex_lock(&stats_mutex);
+    list = stats_find(core_id);
+    if (list) {
+        for (int i = 0; i < VA_N_STATS; i++) {
+            atomic_read_relaxed(&list->stats[i], &v[i]);
+            v[i] -= list->stats_base[i];
+        }
+    }
+    ovs_mutex_unlock(&stats_mutex);
+    if (!list) {
+        return;
+    }
+    ds_put_format(reply,
+                  "  vhost async packets to guests via DMA: %"PRIu64"\n"
+                  "  vhost async packets from guests via DMA: %"PRIu64"\n"
+                  "  vhost async packets copied by the CPU: %"PRIu64"\n"
+                  "  vhost async completions polled: %"PRIu64"\n"
+                  "  vhost async deferred work: added %"PRIu64", "
+                  "done %"PRIu64", overflowed %"PRIu64"\n",
+                  v[VA_STAT_DMA_TO_GUEST], v[VA_STAT_DMA_FROM_GUEST],
+                  v[VA_STAT_CPU_COPIES], v[VA_STAT_COMPLETIONS],
+                  v[VA_STAT_DEFERRED_ADDED], v[VA_STAT_DEFERRED_DONE],
+                  v[VA_STAT_DEFERRED_FULL]);
+}
+
+void
+netdev_vhost_async_clear_pmd_stats(unsigned int core_id)
+{
+    struct vhost_async_pending_list *list;
+
+    ovs_mutex_lock(&stats_mutex);
+    list = stats_find(core_id);
+    if (list) {
+        for (int i = 0; i < VA_N_STATS; i++) {
+            atomic_read_relaxed(&list->stats[i], &list->stats_base[i]);
+        }
+    }
+    ovs_mutex_unlock(&stats_mutex);
 }

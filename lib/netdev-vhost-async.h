@@ -111,4 +111,12 @@ void netdev_vhost_async_detach_thread(void);
 void netdev_vhost_async_poll(void);
 void netdev_vhost_async_wait(void);
 
+/* Appends the async counters of the thread on 'core_id' (NON_PMD_CORE_ID:
+ * the main thread) to a dpif-netdev/pmd-stats-show reply, and resets them
+ * for pmd-stats-clear. */
+struct ds;
+void netdev_vhost_async_format_pmd_stats(unsigned int core_id,
+                                         struct ds *reply);
+void netdev_vhost_async_clear_pmd_stats(unsigned int core_id);
+
 #endif /* netdev-vhost-async.h */
