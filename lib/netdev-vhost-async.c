@@ -84,6 +84,12 @@ COVERAGE_DEFINE(vhost_async_vring_cap);
 COVERAGE_DEFINE(vhost_async_error_drop);
 COVERAGE_DEFINE(vhost_async_lost);
 COVERAGE_DEFINE(vhost_async_dma_failure);
+COVERAGE_DEFINE(vhost_async_stalled);
+
+/* A vring with copies in flight none of which completes for this long is
+ * reported: a hung or failed DMA reports failed copies only by
+ * stalling. */
+#define VHOST_ASYNC_STALL_MSEC 3000
 
 #ifndef VHOST_F_LOG_ALL
 #define VHOST_F_LOG_ALL 26
@@ -125,6 +131,12 @@ struct vhost_async_vring {
                                  * the copies in flight; only the thread
                                  * that polls the rx queue uses it. */
     atomic_uint64_t dma_mask;   /* DMA devices it has submitted to. */
+    atomic_uint64_t completed;  /* Copies that came back, ever. */
+
+    /* Stall watch, main thread only. */
+    uint64_t watch_completed;
+    long long int watch_since;
+    bool stalled;
 };
 
 /* One vhost device (guest connection), found by its vid. */
@@ -230,6 +242,7 @@ struct vhost_async_socket {
                                  * the port registers it again. */
     char *error;                /* Async stopped until the guest reconnects. */
     unsigned int n_dma_failures;
+    unsigned int n_stalled;     /* Vrings stalled now. */
 };
 
 static struct ovs_mutex socket_mutex = OVS_MUTEX_INITIALIZER;
@@ -244,6 +257,7 @@ static void retry_registrations(void);
 static void set_copy_threshold(const struct smap *ovs_other_config);
 static void switch_sockets(void);
 static void free_dead_devs(void);
+static void watch_vrings(void);
 static void handle_dma_failures(void);
 
 /* A vring went into error: the main thread forces its guest to
@@ -375,6 +389,7 @@ netdev_vhost_async_set_config(const struct smap *ovs_other_config)
     retry_registrations();
     switch_sockets();
     free_dead_devs();
+    watch_vrings();
 }
 
 static void
@@ -576,6 +591,10 @@ netdev_vhost_async_get_status(const char *socket, struct smap *args)
             smap_add_format(args, "vhost_async_dma_failures", "%u",
                             sock->n_dma_failures);
         }
+        if (sock->n_stalled) {
+            smap_add_format(args, "vhost_async_stalled_vrings", "%u",
+                            sock->n_stalled);
+        }
     }
     ovs_mutex_unlock(&socket_mutex);
 
@@ -731,6 +750,7 @@ vdev_create(int vid)
             atomic_init(&vr->inflight, 0);
             atomic_init(&vr->cost, 0);
             atomic_init(&vr->dma_mask, 0);
+            atomic_init(&vr->completed, 0);
         }
         ovsrcu_set(&vhost_devs[vid], vdev);
     }
@@ -979,11 +999,98 @@ pause_port(const char *port, bool pause)
     return found;
 }
 
+/* Main thread: makes OVS refresh the Interface status of 'port'. */
+static void
+status_changed(const char *port)
+{
+    struct netdev *netdev = netdev_from_name(port);
+
+    if (netdev) {
+        netdev_change_seq_changed(netdev);
+        netdev_close(netdev);
+    }
+}
+
+/* Main thread, once a second: reports vrings whose copies in flight stop
+ * completing, and when they complete again. */
+static void
+watch_vrings(void)
+{
+    static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 20);
+    static long long int next;
+    long long int now = time_msec();
+
+    if (now < next) {
+        return;
+    }
+    next = now + 1000;
+
+    for (int vid = 0; vid < RTE_MAX_VHOST_DEVICE; vid++) {
+        struct vhost_async_dev *vdev = vdev_get(vid);
+        int n_stalled = 0;
+        int n_vrings;
+
+        if (!vdev) {
+            continue;
+        }
+        atomic_read_relaxed(&vdev->n_vrings, &n_vrings);
+        for (int q = 0; q < n_vrings; q++) {
+            struct vhost_async_vring *vr = &vdev->vrings[q];
+            uint64_t completed;
+            int inflight;
+
+            atomic_read_relaxed(&vr->inflight, &inflight);
+            atomic_read_relaxed(&vr->completed, &completed);
+            if (inflight <= 0 || completed != vr->watch_completed
+                || !vr->watch_since) {
+                if (vr->stalled) {
+                    VLOG_INFO("vhost device %d vring %d: copies complete "
+                              "again", vid, q);
+                }
+                vr->stalled = false;
+                vr->watch_completed = completed;
+                vr->watch_since = now;
+            } else if (now - vr->watch_since >= VHOST_ASYNC_STALL_MSEC
+                       && !vr->stalled) {
+                vr->stalled = true;
+                COVERAGE_INC(vhost_async_stalled);
+                VLOG_WARN_RL(&rl, "vhost device %d vring %d: %d copies in "
+                             "flight, none completed for %lld ms", vid, q,
+                             inflight, now - vr->watch_since);
+            }
+            n_stalled += vr->stalled;
+        }
+
+        struct vhost_async_socket *sock;
+        char *port = NULL;
+
+        ovs_mutex_lock(&socket_mutex);
+        sock = socket_of_vid(vid);
+        if (sock && sock->n_stalled != n_stalled) {
+            sock->n_stalled = n_stalled;
+            port = xstrdup(sock->port);
+        }
+        ovs_mutex_unlock(&socket_mutex);
+        if (port) {
+            status_changed(port);
+            free(port);
+        }
+    }
+}
+
 static int
 copy_cost(const struct rte_mbuf *m)
 {
     return 1 + (rte_pktmbuf_pkt_len(m) ? rte_pktmbuf_pkt_len(m) - 1 : 0)
                / VHOST_ASYNC_COPY_UNIT;
+}
+
+static void
+vring_count_completed(struct vhost_async_vring *vr, uint16_t n)
+{
+    uint64_t orig;
+
+    atomic_add_relaxed(&vr->completed, n, &orig);
 }
 
 /* Forgets 'n' packets whose copies vhost gave back to 'queue_id' of
@@ -1004,6 +1111,7 @@ vring_forget(struct vhost_async_dev *vdev, uint16_t queue_id,
         atomic_sub_relaxed(&vr->cost, cost, &orig);
     }
     atomic_sub_relaxed(&vr->inflight, n, &orig);
+    vring_count_completed(vr, n);
 }
 
 /* Frees 'n' mbufs whose copies vhost gave back and forgets them. */
@@ -1157,6 +1265,9 @@ netdev_vhost_async_new_device(int vid)
                       sock->port);
             free(sock->error);
             sock->error = NULL;
+        }
+        if (sock) {
+            sock->n_stalled = 0;
         }
         ovs_mutex_unlock(&socket_mutex);
 
@@ -1568,6 +1679,7 @@ netdev_vhost_async_dequeue_burst(int vid, uint16_t queue_id,
                                           &nr_inflight, channel->dev_id,
                                           channel->vchan);
     vr->dq_channel = channel;
+    vring_count_completed(vr, n);
     if (nr_inflight >= 0) {
         atomic_store_relaxed(&vr->inflight, nr_inflight);
     }
@@ -1656,6 +1768,10 @@ netdev_vhost_async_wait(void)
         poll_timer_wait(100);
     }
     dma_pool_wait();
+    if (netdev_vhost_async_enabled()) {
+        /* watch_vrings(). */
+        poll_timer_wait(1000);
+    }
 }
 
 /* netdev-vhost-async/show: every connected async port and its guest Rx
@@ -1696,9 +1812,10 @@ netdev_vhost_async_unixctl_show(struct unixctl_conn *conn,
             atomic_read_relaxed(&vr->dma_mask, &mask);
             atomic_read_relaxed(&vr->error, &error);
             ds_put_format(&s, "  vring %d: %s  in flight: %d  "
-                          "descriptors: %d  DMA devices: 0x%"PRIx64"\n",
+                          "descriptors: %d  DMA devices: 0x%"PRIx64"%s\n",
                           q, error ? "error" : vring_is_async(vr) ? "async"
-                          : "cpu", inflight, cost, mask);
+                          : "cpu", inflight, cost, mask,
+                          vr->stalled ? "  stalled" : "");
         }
     }
     unixctl_command_reply(conn, ds_cstr(&s));
