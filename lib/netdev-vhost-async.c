@@ -917,7 +917,6 @@ handle_dma_failures(void)
             uint64_t mask;
             int inflight;
             bool error;
-
             bool wanted;
 
             atomic_read_relaxed(&vr->inflight, &inflight);
