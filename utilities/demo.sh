@@ -76,6 +76,12 @@ sleep "${DEMO_SECONDS:-5}"
 section "ovs-appctl dpdk/dma-show"
 ovs-appctl dpdk/dma-show
 
+section "ovs-appctl netdev-vhost-async/show"
+ovs-appctl netdev-vhost-async/show
+
+section "ovs-vsctl get Interface vhu0 status"
+va_vsctl get Interface vhu0 status
+
 section "ovs-appctl dpif-netdev/pmd-rxq-show"
 ovs-appctl dpif-netdev/pmd-rxq-show
 
