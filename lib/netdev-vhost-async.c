@@ -1360,6 +1360,22 @@ pending_list_put(struct vhost_async_pending_list *list)
     }
 }
 
+/* pending_list_get(), or NULL if the list has no room for another vring
+ * (then the caller copies with the CPU, once nothing is in flight). */
+static struct vhost_async_pending_list *
+pending_list_get_room(void)
+{
+    struct vhost_async_pending_list *list = pending_list_get();
+
+    if (list->n >= VHOST_ASYNC_MAX_PENDING) {
+        pending_list_put(list);
+        COVERAGE_INC(vhost_async_pending_full);
+        stat_add(VA_STAT_DEFERRED_FULL, 1);
+        return NULL;
+    }
+    return list;
+}
+
 static void
 pending_add(struct vhost_async_pending_list *list,
             struct vhost_async_dev *vdev, uint16_t queue_id,
@@ -1530,9 +1546,7 @@ netdev_vhost_async_enqueue_burst(int vid, uint16_t queue_id,
          * with nothing in flight now, a CPU copy cannot overtake one. */
         atomic_read_relaxed(&vr->inflight, &inflight);
         if (!inflight) {
-            COVERAGE_ADD(vhost_async_cpu_copy, count);
-            stat_add(VA_STAT_CPU_COPIES, count);
-            return rte_vhost_enqueue_burst(vid, queue_id, pkts, count);
+            return enqueue_sync(vid, queue_id, vr, pkts, count);
         }
         COVERAGE_INC(vhost_async_small_refused);
     }
@@ -1541,11 +1555,8 @@ netdev_vhost_async_enqueue_burst(int vid, uint16_t queue_id,
     if (!channel || dma_pool_channel_failed(channel)) {
         return enqueue_sync(vid, queue_id, vr, pkts, count);
     }
-    list = pending_list_get();
-    if (list->n >= VHOST_ASYNC_MAX_PENDING) {
-        pending_list_put(list);
-        COVERAGE_INC(vhost_async_pending_full);
-        stat_add(VA_STAT_DEFERRED_FULL, 1);
+    list = pending_list_get_room();
+    if (!list) {
         return enqueue_sync(vid, queue_id, vr, pkts, count);
     }
 
@@ -1594,12 +1605,19 @@ netdev_vhost_async_enqueue_burst(int vid, uint16_t queue_id,
     return n;
 }
 
+/* Copies from the guest with the CPU, which must not overtake copies in
+ * flight ('inflight' of them). */
 static uint16_t
-cpu_dequeue(int vid, uint16_t queue_id, struct rte_mempool *mp,
-            struct rte_mbuf **pkts, uint16_t count)
+dequeue_sync(int vid, uint16_t queue_id, int inflight, struct rte_mempool *mp,
+             struct rte_mbuf **pkts, uint16_t count)
 {
-    uint16_t n = rte_vhost_dequeue_burst(vid, queue_id, mp, pkts, count);
+    uint16_t n;
 
+    if (inflight > 0) {
+        return 0;
+    }
+    COVERAGE_INC(vhost_async_cpu_dequeue);
+    n = rte_vhost_dequeue_burst(vid, queue_id, mp, pkts, count);
     stat_add(VA_STAT_CPU_COPIES, n);
     return n;
 }
@@ -1655,24 +1673,9 @@ netdev_vhost_async_dequeue_burst(int vid, uint16_t queue_id,
         stat_add(VA_STAT_DMA_FROM_GUEST, n);
         return n;
     }
-    if (!channel) {
-        if (inflight > 0) {
-            return 0;
-        }
-        COVERAGE_INC(vhost_async_cpu_dequeue);
-        return cpu_dequeue(vid, queue_id, mp, pkts, count);
-    }
-
-    list = pending_list_get();
-    if (list->n >= VHOST_ASYNC_MAX_PENDING) {
-        pending_list_put(list);
-        COVERAGE_INC(vhost_async_pending_full);
-        stat_add(VA_STAT_DEFERRED_FULL, 1);
-        if (inflight > 0) {
-            return 0;
-        }
-        COVERAGE_INC(vhost_async_cpu_dequeue);
-        return cpu_dequeue(vid, queue_id, mp, pkts, count);
+    list = channel ? pending_list_get_room() : NULL;
+    if (!list) {
+        return dequeue_sync(vid, queue_id, inflight, mp, pkts, count);
     }
     n = rte_vhost_async_try_dequeue_burst(vid, queue_id, mp, pkts, count,
                                           &nr_inflight, channel->dev_id,
