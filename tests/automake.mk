@@ -14,6 +14,8 @@ TESTSUITE_AT = \
 	tests/system-async-faults.at
 EXTRA_DIST += $(TESTSUITE_AT) tests/atlocal.in tests/tcp-transfer.py \
 	tests/udp-sequence.py
+TESTSUITE_AT += tests/docs-commands.at
+EXTRA_DIST += tests/docs-commands.py
 TESTSUITE = tests/testsuite
 DISTCLEANFILES += tests/atconfig tests/atlocal tests/package.m4
 

@@ -3,5 +3,6 @@ UTILITY_FILES = \
 	utilities/build.sh \
 	utilities/demo.sh \
 	utilities/check.sh \
+	utilities/install-check.sh \
 	utilities/vhost-async-lib.sh
 EXTRA_DIST += $(UTILITY_FILES)

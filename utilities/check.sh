@@ -1,6 +1,8 @@
 #!/bin/bash
-# Installs what is missing, builds, and runs the whole test suite: unit
-# tests and system tests with a real ovs-vswitchd, hugepages and guests.
+# Installs what is missing, builds, checks the documentation ("make docs")
+# and the install path (utilities/install-check.sh), and runs the whole
+# test suite: unit tests and system tests with a real ovs-vswitchd,
+# hugepages and guests.
 # Run as root.  TESTSUITEFLAGS passes options to autotest, for example
 # TESTSUITEFLAGS='-k dma -v'.  Ends with a line "N passed, N failed".
 set -euo pipefail
@@ -10,6 +12,11 @@ build=${BUILD_DIR:-$top/_build}
 
 "$top/utilities/install-deps.sh"
 "$top/utilities/build.sh"
+
+# The documentation builds without a warning, and the install path works,
+# before the tests run.
+make -C "$build" docs
+"$top/utilities/install-check.sh"
 
 out=$build/tests/check.out
 rc=0

@@ -8,6 +8,8 @@ packages=(
     openvswitch-source libdpdk-dev dpdk-dev dpdk
     autoconf automake libtool pkg-config make gcc patch
     libssl-dev libcap-ng-dev libnuma-dev python3
+    # Documentation: "make docs".
+    python3-sphinx
     # Tests and demo: guests, namespaces, traffic.
     python3-sortedcontainers iproute2 ethtool iputils-ping procps
     util-linux coreutils gawk
