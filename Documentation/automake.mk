@@ -2,7 +2,8 @@ DOC_SOURCE = \
 	Documentation/conf.py \
 	Documentation/index.rst \
 	Documentation/intro/install/vhost-async.rst \
-	Documentation/topics/dpdk/vhost-async.rst
+	Documentation/topics/dpdk/vhost-async.rst \
+	Documentation/howto/vhost-async-bench.rst
 EXTRA_DIST += $(DOC_SOURCE)
 
 # "make docs" builds Documentation/ with Sphinx (Debian: python3-sphinx)

@@ -4,5 +4,8 @@ UTILITY_FILES = \
 	utilities/demo.sh \
 	utilities/check.sh \
 	utilities/install-check.sh \
-	utilities/vhost-async-lib.sh
+	utilities/vhost-async-lib.sh \
+	utilities/ovs-vhost-async-bench \
+	utilities/ovs-vhost-async-bench-copy.c \
+	utilities/ovs-vhost-async-bench-report
 EXTRA_DIST += $(UTILITY_FILES)
