@@ -69,6 +69,8 @@ struct dma_dev {
     unsigned int n_users;           /* Threads assigned to it... */
     unsigned int n_pmds;            /* ...of which PMD threads. */
     atomic_llong busy_vrings;       /* Vrings with copies in flight on it. */
+    unsigned int stalled_vrings;    /* Of which none completes, as last
+                                     * reported; under 'dma_mutex'. */
     atomic_bool quiesced;           /* Retiring, and every thread has
                                      * quiesced since it left. */
     atomic_bool failed;             /* Stopped for good. */
@@ -1187,6 +1189,18 @@ dma_pool_busy_vrings_add(const struct dma_pool_channel *channel, int delta)
                        &orig);
 }
 
+void
+dma_pool_set_stalled_vrings(const unsigned int *counts, size_t n)
+{
+    struct dma_dev *dev;
+
+    ovs_mutex_lock(&dma_mutex);
+    LIST_FOR_EACH (dev, list_node, &active_devs) {
+        dev->stalled_vrings = counts[dev->channel.dev_id % n];
+    }
+    ovs_mutex_unlock(&dma_mutex);
+}
+
 /* dpdk/dma-show. */
 
 static void
@@ -1228,7 +1242,11 @@ dma_dev_show(struct dma_dev *dev, const char *state, struct ds *s)
                       "  errors: %"PRIu64"\n", stats.submitted,
                       stats.completed, stats.errors);
     }
-    ds_put_format(s, "  vrings with copies in flight: %lld\n", busy_vrings);
+    ds_put_format(s, "  vrings with copies in flight: %lld", busy_vrings);
+    if (dev->stalled_vrings) {
+        ds_put_format(s, "  stalled: %u", dev->stalled_vrings);
+    }
+    ds_put_cstr(s, "\n");
 }
 
 static void

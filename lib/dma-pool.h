@@ -118,6 +118,10 @@ const struct dma_pool_channel *dma_pool_get_channel(void);
  * once it has none left: the pool releases a device only at 0. */
 void dma_pool_busy_vrings_add(const struct dma_pool_channel *, int delta);
 
+/* Main thread: 'counts[N]' vrings that submitted to device id N (modulo
+ * 'n') have copies in flight none of which completes, for dpdk/dma-show. */
+void dma_pool_set_stalled_vrings(const unsigned int *counts, size_t n);
+
 /* Failed devices.  A device that stops completing copies is stopped, so
  * that it can never write into guest memory again, and kept out of
  * service for good, with the copies and mbufs it holds: vhost cannot

@@ -20,6 +20,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <rte_cycles.h>
 #include <rte_dmadev.h>
 #include <rte_mbuf.h>
 #include <rte_vhost.h>
@@ -85,11 +87,18 @@ COVERAGE_DEFINE(vhost_async_error_drop);
 COVERAGE_DEFINE(vhost_async_lost);
 COVERAGE_DEFINE(vhost_async_dma_failure);
 COVERAGE_DEFINE(vhost_async_stalled);
+COVERAGE_DEFINE(vhost_async_stall_recovery);
 
 /* A vring with copies in flight none of which completes for this long is
  * reported: a hung or failed DMA reports failed copies only by
  * stalling. */
 #define VHOST_ASYNC_STALL_MSEC 3000
+
+/* A guest with a vring stalled this long is made to reconnect, which
+ * resets its vrings (other_config:vhost-async-stall-recovery), at most
+ * once a minute. */
+#define VHOST_ASYNC_RECOVER_MSEC 10000
+#define VHOST_ASYNC_RECOVER_INTERVAL_MSEC 60000
 
 #ifndef VHOST_F_LOG_ALL
 #define VHOST_F_LOG_ALL 26
@@ -131,7 +140,10 @@ struct vhost_async_vring {
                                  * the copies in flight; only the thread
                                  * that polls the rx queue uses it. */
     atomic_uint64_t dma_mask;   /* DMA devices it has submitted to. */
-    atomic_uint64_t completed;  /* Copies that came back, ever. */
+    atomic_uint64_t completed;  /* Copies that came back, ever... */
+    atomic_uint64_t drained;    /* ...of which dropped in a drain... */
+    atomic_uint64_t drained_bytes;  /* ...with these bytes. */
+    atomic_uint64_t cpu_copies; /* Packets the CPU copied instead. */
 
     /* Stall watch, main thread only. */
     uint64_t watch_completed;
@@ -175,6 +187,7 @@ enum vhost_async_stat {
     VA_STAT_DEFERRED_ADDED,     /* Vrings added to the pending list... */
     VA_STAT_DEFERRED_DONE,      /* ...and done with... */
     VA_STAT_DEFERRED_FULL,      /* ...or not added: the list was full. */
+    VA_STAT_POLL_CYCLES,        /* TSC cycles spent polling completions. */
     VA_N_STATS
 };
 
@@ -232,6 +245,29 @@ static atomic_bool completions_paused = false;
  * The main thread tries again. */
 static atomic_bool registration_retry = false;
 
+/* Interface statistics of an async port.  "tx" is to the guest, as OVS
+ * counts it. */
+enum vhost_async_port_stat {
+    VA_PORT_TX_DMA,             /* Packets to the guest through DMA. */
+    VA_PORT_RX_DMA,             /* Packets from the guest through DMA. */
+    VA_PORT_TX_INFLIGHT,        /* Copies in flight now, to the guest... */
+    VA_PORT_RX_INFLIGHT,        /* ...and from it. */
+    VA_PORT_CPU_COPIES,         /* Packets of async vrings the CPU copied. */
+    VA_PORT_TX_DRAINED,         /* Copies completed in a drain, their */
+    VA_PORT_RX_DRAINED,         /* packets dropped. */
+    VA_PORT_N_STATS
+};
+
+static const char *const port_stat_names[VA_PORT_N_STATS] = {
+    [VA_PORT_TX_DMA] = "tx_async_packets",
+    [VA_PORT_RX_DMA] = "rx_async_packets",
+    [VA_PORT_TX_INFLIGHT] = "tx_async_inflight",
+    [VA_PORT_RX_INFLIGHT] = "rx_async_inflight",
+    [VA_PORT_CPU_COPIES] = "async_cpu_copies",
+    [VA_PORT_TX_DRAINED] = "tx_async_drained",
+    [VA_PORT_RX_DRAINED] = "rx_async_drained",
+};
+
 /* A vhost-user client socket, by path. */
 struct vhost_async_socket {
     char *port;                 /* Interface name. */
@@ -243,6 +279,8 @@ struct vhost_async_socket {
     char *error;                /* Async stopped until the guest reconnects. */
     unsigned int n_dma_failures;
     unsigned int n_stalled;     /* Vrings stalled now. */
+    long long int recovered;    /* When the watchdog last reset it. */
+    uint64_t totals[VA_PORT_N_STATS];   /* Of its past connections. */
 };
 
 static struct ovs_mutex socket_mutex = OVS_MUTEX_INITIALIZER;
@@ -255,6 +293,7 @@ static struct shash port_options OVS_GUARDED_BY(socket_mutex)
 
 static void retry_registrations(void);
 static void set_copy_threshold(const struct smap *ovs_other_config);
+static void set_stall_recovery(const struct smap *ovs_other_config);
 static void switch_sockets(void);
 static void free_dead_devs(void);
 static void watch_vrings(void);
@@ -273,6 +312,9 @@ static atomic_bool vhost_async_enabled = false;
 #define VHOST_ASYNC_COPY_THRESHOLD_DEFAULT 256
 #define VHOST_ASYNC_COPY_THRESHOLD_MAX 65536
 static atomic_uint copy_threshold = VHOST_ASYNC_COPY_THRESHOLD_DEFAULT;
+
+/* other_config:vhost-async-stall-recovery; main thread only. */
+static bool stall_recovery = true;
 
 char *
 netdev_vhost_async_check_dpdk_version(const char *version)
@@ -378,6 +420,7 @@ netdev_vhost_async_set_config(const struct smap *ovs_other_config)
     atomic_store_relaxed(&vhost_async_enabled, enabled);
     if (enabled) {
         set_copy_threshold(ovs_other_config);
+        set_stall_recovery(ovs_other_config);
     }
 
     bool paused;
@@ -425,6 +468,35 @@ set_copy_threshold(const struct smap *ovs_other_config)
         VLOG_INFO("vhost async: bursts of packets under %u bytes are copied "
                   "by the CPU when nothing is in flight", new);
         atomic_store_relaxed(&copy_threshold, new);
+    }
+}
+
+static void
+set_stall_recovery(const struct smap *ovs_other_config)
+{
+    static char *last_bad;
+    const char *value = smap_get_def(ovs_other_config,
+                                     "vhost-async-stall-recovery", "true");
+    bool new;
+
+    if (!strcmp(value, "true") || !strcmp(value, "false")) {
+        new = !strcmp(value, "true");
+    } else {
+        if (!last_bad || strcmp(last_bad, value)) {
+            VLOG_WARN("vhost-async-stall-recovery=%s is not valid (true or "
+                      "false); keeping %s", value,
+                      stall_recovery ? "true" : "false");
+            free(last_bad);
+            last_bad = xstrdup(value);
+        }
+        return;
+    }
+    free(last_bad);
+    last_bad = NULL;
+    if (new != stall_recovery) {
+        VLOG_INFO("vhost async: guests with stalled vrings are %s",
+                  new ? "made to reconnect" : "only reported");
+        stall_recovery = new;
     }
 }
 
@@ -751,6 +823,9 @@ vdev_create(int vid)
             atomic_init(&vr->cost, 0);
             atomic_init(&vr->dma_mask, 0);
             atomic_init(&vr->completed, 0);
+            atomic_init(&vr->drained, 0);
+            atomic_init(&vr->drained_bytes, 0);
+            atomic_init(&vr->cpu_copies, 0);
         }
         ovsrcu_set(&vhost_devs[vid], vdev);
     }
@@ -1010,8 +1085,34 @@ status_changed(const char *port)
     }
 }
 
+/* Main thread: makes the guest of 'vdev', whose vrings stopped
+ * completing copies, reconnect: its device is destroyed, which drains
+ * every vring (failing the DMA devices that hold copies for good), and
+ * comes back with fresh vrings. */
+static void
+stall_recover(struct vhost_async_dev *vdev, struct vhost_async_socket *sock,
+              int n_stalled, long long int msec)
+    OVS_REQUIRES(socket_mutex)
+{
+    char path[PATH_MAX];
+
+    if (rte_vhost_get_ifname(vdev->vid, path, sizeof path)) {
+        return;
+    }
+    VLOG_WARN("%s: %d vrings completed no copy for %lld ms: forcing the "
+              "guest to reconnect", sock->port, n_stalled, msec);
+    COVERAGE_INC(vhost_async_stall_recovery);
+    free(sock->error);
+    sock->error = xstrdup("vrings stalled; reconnecting");
+    vdev->reconnecting = true;
+    if (!socket_force_reconnect(path)) {
+        VLOG_WARN("%s: cannot find the connection to %s: the guest must "
+                  "reconnect by itself", sock->port, path);
+    }
+}
+
 /* Main thread, once a second: reports vrings whose copies in flight stop
- * completing, and when they complete again. */
+ * completing, and when they complete again, and tells the DMA pool. */
 static void
 watch_vrings(void)
 {
@@ -1024,8 +1125,11 @@ watch_vrings(void)
     }
     next = now + 1000;
 
+    unsigned int dev_stalled[VHOST_ASYNC_MAX_DMA] = { 0 };
+
     for (int vid = 0; vid < RTE_MAX_VHOST_DEVICE; vid++) {
         struct vhost_async_dev *vdev = vdev_get(vid);
+        long long int stalled_since = LLONG_MAX;
         int n_stalled = 0;
         int n_vrings;
 
@@ -1035,7 +1139,7 @@ watch_vrings(void)
         atomic_read_relaxed(&vdev->n_vrings, &n_vrings);
         for (int q = 0; q < n_vrings; q++) {
             struct vhost_async_vring *vr = &vdev->vrings[q];
-            uint64_t completed;
+            uint64_t completed, mask;
             int inflight;
 
             atomic_read_relaxed(&vr->inflight, &inflight);
@@ -1057,7 +1161,14 @@ watch_vrings(void)
                              "flight, none completed for %lld ms", vid, q,
                              inflight, now - vr->watch_since);
             }
-            n_stalled += vr->stalled;
+            if (vr->stalled) {
+                n_stalled++;
+                stalled_since = MIN(stalled_since, vr->watch_since);
+                atomic_read_relaxed(&vr->dma_mask, &mask);
+                for (int i = 0; mask; i++, mask >>= 1) {
+                    dev_stalled[i] += mask & 1;
+                }
+            }
         }
 
         struct vhost_async_socket *sock;
@@ -1069,12 +1180,21 @@ watch_vrings(void)
             sock->n_stalled = n_stalled;
             port = xstrdup(sock->port);
         }
+        if (sock && n_stalled && stall_recovery && !vdev->reconnecting
+            && now - stalled_since >= VHOST_ASYNC_RECOVER_MSEC
+            && (!sock->recovered
+                || now - sock->recovered
+                   >= VHOST_ASYNC_RECOVER_INTERVAL_MSEC)) {
+            stall_recover(vdev, sock, n_stalled, now - stalled_since);
+            sock->recovered = now;
+        }
         ovs_mutex_unlock(&socket_mutex);
         if (port) {
             status_changed(port);
             free(port);
         }
     }
+    dma_pool_set_stalled_vrings(dev_stalled, ARRAY_SIZE(dev_stalled));
 }
 
 static int
@@ -1090,6 +1210,39 @@ vring_count_completed(struct vhost_async_vring *vr, uint16_t n)
     uint64_t orig;
 
     atomic_add_relaxed(&vr->completed, n, &orig);
+}
+
+static void
+vring_count_cpu_copies(struct vhost_async_vring *vr, uint16_t n)
+{
+    uint64_t orig;
+
+    atomic_add_relaxed(&vr->cpu_copies, n, &orig);
+}
+
+/* Adds the counters of 'vdev' to 'counts'. */
+static void
+vdev_count(struct vhost_async_dev *vdev, uint64_t counts[VA_PORT_N_STATS])
+{
+    int n_vrings;
+
+    atomic_read_relaxed(&vdev->n_vrings, &n_vrings);
+    for (int q = 0; q < n_vrings; q++) {
+        struct vhost_async_vring *vr = &vdev->vrings[q];
+        uint64_t completed, drained, cpu;
+        bool tx = is_guest_rx(q);
+        int inflight;
+
+        atomic_read_relaxed(&vr->completed, &completed);
+        atomic_read_relaxed(&vr->drained, &drained);
+        atomic_read_relaxed(&vr->cpu_copies, &cpu);
+        atomic_read_relaxed(&vr->inflight, &inflight);
+        counts[tx ? VA_PORT_TX_DMA : VA_PORT_RX_DMA] += completed - drained;
+        counts[tx ? VA_PORT_TX_INFLIGHT : VA_PORT_RX_INFLIGHT]
+            += MAX(inflight, 0);
+        counts[VA_PORT_CPU_COPIES] += cpu;
+        counts[tx ? VA_PORT_TX_DRAINED : VA_PORT_RX_DRAINED] += drained;
+    }
 }
 
 /* Forgets 'n' packets whose copies vhost gave back to 'queue_id' of
@@ -1225,6 +1378,13 @@ vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked,
             if (n && n <= ARRAY_SIZE(pkts)) {
                 /* Packets from the guest, completed but never received,
                  * are dropped here. */
+                uint64_t bytes = 0, orig;
+
+                for (uint16_t i = 0; i < n; i++) {
+                    bytes += rte_pktmbuf_pkt_len(pkts[i]);
+                }
+                atomic_add_relaxed(&vr->drained, n, &orig);
+                atomic_add_relaxed(&vr->drained_bytes, bytes, &orig);
                 vring_put(vdev, queue_id, pkts, n);
                 dropped += n;
                 /* On a vring the guest already disabled, vhost forgets
@@ -1311,6 +1471,23 @@ netdev_vhost_async_destroy_device(int vid)
     for (uint16_t q = 0; q < VHOST_ASYNC_MAX_VRINGS; q++) {
         vring_drain(vdev, q, false, true);
     }
+
+    /* The port's statistics outlive the connection. */
+    uint64_t counts[VA_PORT_N_STATS] = { 0 };
+    struct vhost_async_socket *sock;
+
+    vdev_count(vdev, counts);
+    ovs_mutex_lock(&socket_mutex);
+    sock = socket_of_vid(vid);
+    if (sock) {
+        for (int i = 0; i < VA_PORT_N_STATS; i++) {
+            if (i != VA_PORT_TX_INFLIGHT && i != VA_PORT_RX_INFLIGHT) {
+                sock->totals[i] += counts[i];
+            }
+        }
+    }
+    ovs_mutex_unlock(&socket_mutex);
+
     /* Pending entries see the table change and let go. */
     ovsrcu_set(&vhost_devs[vid], NULL);
 
@@ -1401,9 +1578,10 @@ pending_add(struct vhost_async_pending_list *list,
     stat_add(VA_STAT_DEFERRED_ADDED, 1);
 }
 
-/* Polls one pending vring.  Returns true when it needs no more polling. */
+/* Polls one pending vring, adding the copies to the guest it collects to
+ * '*n_done'.  Returns true when it needs no more polling. */
 static bool
-pending_poll(const struct vhost_async_pending *p)
+pending_poll(const struct vhost_async_pending *p, unsigned int *n_done)
 {
     struct vhost_async_dev *vdev = vdev_get(p->vid);
     struct rte_mbuf *pkts[VHOST_ASYNC_BURST];
@@ -1441,22 +1619,27 @@ pending_poll(const struct vhost_async_pending *p)
     if (n) {
         vring_put(vdev, p->queue_id, pkts, n);
         stat_add(VA_STAT_COMPLETIONS, n);
+        *n_done += n;
     }
     atomic_read_relaxed(&vr->inflight, &inflight);
     return inflight <= 0;
 }
 
-static void
+/* Returns the number of copies to guests collected. */
+static unsigned int
 pending_list_poll(struct vhost_async_pending_list *list)
 {
+    unsigned int n_done = 0;
+    uint64_t start;
     bool paused;
 
     atomic_read_relaxed(&completions_paused, &paused);
-    if (OVS_UNLIKELY(paused)) {
-        return;
+    if (OVS_UNLIKELY(paused) || !list->n) {
+        return 0;
     }
+    start = rte_get_tsc_cycles();
     for (size_t i = 0; i < list->n; ) {
-        if (pending_poll(&list->entries[i])) {
+        if (pending_poll(&list->entries[i], &n_done)) {
             dma_pool_busy_vrings_add(list->entries[i].channel, -1);
             list->entries[i] = list->entries[--list->n];
             stat_add(VA_STAT_DEFERRED_DONE, 1);
@@ -1464,6 +1647,8 @@ pending_list_poll(struct vhost_async_pending_list *list)
             i++;
         }
     }
+    stat_add(VA_STAT_POLL_CYCLES, rte_get_tsc_cycles() - start);
+    return n_done;
 }
 
 /* Data path. */
@@ -1502,18 +1687,21 @@ submit_budget(const struct vhost_async_vring *vr,
 /* Copies with the CPU, which must not overtake copies in flight: with
  * none, the async path's state stays consistent. */
 static uint16_t
-enqueue_sync(int vid, uint16_t queue_id, const struct vhost_async_vring *vr,
+enqueue_sync(int vid, uint16_t queue_id, struct vhost_async_vring *vr,
              struct rte_mbuf **pkts, uint16_t count)
 {
     int inflight;
+    uint16_t n;
 
     atomic_read_relaxed(&vr->inflight, &inflight);
     if (inflight) {
         return 0;
     }
-    COVERAGE_ADD(vhost_async_cpu_copy, count);
-    stat_add(VA_STAT_CPU_COPIES, count);
-    return rte_vhost_enqueue_burst(vid, queue_id, pkts, count);
+    n = rte_vhost_enqueue_burst(vid, queue_id, pkts, count);
+    COVERAGE_ADD(vhost_async_cpu_copy, n);
+    stat_add(VA_STAT_CPU_COPIES, n);
+    vring_count_cpu_copies(vr, n);
+    return n;
 }
 
 uint16_t
@@ -1608,17 +1796,19 @@ netdev_vhost_async_enqueue_burst(int vid, uint16_t queue_id,
 /* Copies from the guest with the CPU, which must not overtake copies in
  * flight ('inflight' of them). */
 static uint16_t
-dequeue_sync(int vid, uint16_t queue_id, int inflight, struct rte_mempool *mp,
-             struct rte_mbuf **pkts, uint16_t count)
+dequeue_sync(int vid, uint16_t queue_id, struct vhost_async_vring *vr,
+             int inflight, struct rte_mempool *mp, struct rte_mbuf **pkts,
+             uint16_t count)
 {
     uint16_t n;
 
     if (inflight > 0) {
         return 0;
     }
-    COVERAGE_INC(vhost_async_cpu_dequeue);
     n = rte_vhost_dequeue_burst(vid, queue_id, mp, pkts, count);
+    COVERAGE_ADD(vhost_async_cpu_dequeue, n);
     stat_add(VA_STAT_CPU_COPIES, n);
+    vring_count_cpu_copies(vr, n);
     return n;
 }
 
@@ -1675,7 +1865,7 @@ netdev_vhost_async_dequeue_burst(int vid, uint16_t queue_id,
     }
     list = channel ? pending_list_get_room() : NULL;
     if (!list) {
-        return dequeue_sync(vid, queue_id, inflight, mp, pkts, count);
+        return dequeue_sync(vid, queue_id, vr, inflight, mp, pkts, count);
     }
     n = rte_vhost_async_try_dequeue_burst(vid, queue_id, mp, pkts, count,
                                           &nr_inflight, channel->dev_id,
@@ -1742,15 +1932,14 @@ netdev_vhost_async_detach_thread(void)
     dma_pool_detach_thread();
 }
 
-void
+unsigned int
 netdev_vhost_async_poll(void)
 {
     struct vhost_async_pending_list *list = pending_list_get();
+    unsigned int n_done = pending_list_poll(list);
 
-    if (list->n) {
-        pending_list_poll(list);
-    }
     pending_list_put(list);
+    return n_done;
 }
 
 void
@@ -1824,6 +2013,73 @@ netdev_vhost_async_unixctl_show(struct unixctl_conn *conn,
     ds_destroy(&s);
 }
 
+/* Interface statistics. */
+
+void
+netdev_vhost_async_get_custom_stats(const char *socket, int vid,
+                                    struct netdev_custom_stats *stats)
+{
+    uint64_t counts[VA_PORT_N_STATS];
+    const struct vhost_async_socket *sock;
+    struct vhost_async_dev *vdev;
+
+    ovs_mutex_lock(&socket_mutex);
+    sock = shash_find_data(&sockets, socket);
+    if (sock && sock->async) {
+        memcpy(counts, sock->totals, sizeof counts);
+    }
+    ovs_mutex_unlock(&socket_mutex);
+    if (!sock || !sock->async) {
+        return;
+    }
+    vdev = vdev_get(vid);
+    if (vdev) {
+        vdev_count(vdev, counts);
+    }
+
+    stats->counters = xrealloc(stats->counters,
+                               (stats->size + VA_PORT_N_STATS)
+                               * sizeof *stats->counters);
+    for (int i = 0; i < VA_PORT_N_STATS; i++) {
+        struct netdev_custom_counter *c = &stats->counters[stats->size++];
+
+        ovs_strlcpy(c->name, port_stat_names[i], sizeof c->name);
+        c->value = counts[i];
+    }
+}
+
+void
+netdev_vhost_async_fix_stats(int vid, struct netdev_stats *stats)
+{
+    struct vhost_async_dev *vdev = vdev_get(vid);
+    int n_vrings;
+
+    if (!vdev) {
+        return;
+    }
+    /* vhost counts a packet as good when its copy completes, also in a
+     * drain that dropped it.  Such drains with the device live (a vring
+     * disabled) are ours to take back out. */
+    atomic_read_relaxed(&vdev->n_vrings, &n_vrings);
+    for (int q = 0; q < n_vrings; q++) {
+        struct vhost_async_vring *vr = &vdev->vrings[q];
+        uint64_t *packets, *bytes;
+        uint64_t n, n_bytes;
+
+        atomic_read_relaxed(&vr->drained, &n);
+        atomic_read_relaxed(&vr->drained_bytes, &n_bytes);
+        if (is_guest_rx(q)) {
+            packets = &stats->tx_packets;
+            bytes = &stats->tx_bytes;
+        } else {
+            packets = &stats->rx_packets;
+            bytes = &stats->rx_bytes;
+        }
+        *packets -= MIN(*packets, n);
+        *bytes -= MIN(*bytes, n_bytes);
+    }
+}
+
 /* dpif-netdev/pmd-stats-show and pmd-stats-clear. */
 
 static struct vhost_async_pending_list *
@@ -1840,14 +2096,15 @@ stats_find(unsigned int core_id)
     return NULL;
 }
 
-void
-netdev_vhost_async_format_pmd_stats(unsigned int core_id, struct ds *reply)
+/* Reads the counters of thread 'core_id' since they were last cleared.
+ * Returns false if async is off or the thread has none. */
+static bool
+stats_read(unsigned int core_id, uint64_t v[VA_N_STATS])
 {
     struct vhost_async_pending_list *list;
-    uint64_t v[VA_N_STATS];
 
     if (!netdev_vhost_async_enabled()) {
-        return;
+        return false;
     }
     ovs_mutex_lock(&stats_mutex);
     list = stats_find(core_id);
@@ -1858,7 +2115,15 @@ netdev_vhost_async_format_pmd_stats(unsigned int core_id, struct ds *reply)
         }
     }
     ovs_mutex_unlock(&stats_mutex);
-    if (!list) {
+    return list != NULL;
+}
+
+void
+netdev_vhost_async_format_pmd_stats(unsigned int core_id, struct ds *reply)
+{
+    uint64_t v[VA_N_STATS];
+
+    if (!stats_read(core_id, v)) {
         return;
     }
     ds_put_format(reply,
@@ -1872,6 +2137,35 @@ netdev_vhost_async_format_pmd_stats(unsigned int core_id, struct ds *reply)
                   v[VA_STAT_CPU_COPIES], v[VA_STAT_COMPLETIONS],
                   v[VA_STAT_DEFERRED_ADDED], v[VA_STAT_DEFERRED_DONE],
                   v[VA_STAT_DEFERRED_FULL]);
+}
+
+void
+netdev_vhost_async_format_pmd_perf(unsigned int core_id, uint64_t used_cycles,
+                                   double duration, struct ds *reply)
+{
+    uint64_t v[VA_N_STATS];
+
+    if (!stats_read(core_id, v) || duration <= 0) {
+        return;
+    }
+    uint64_t done = v[VA_STAT_COMPLETIONS];
+    uint64_t cycles = v[VA_STAT_POLL_CYCLES];
+
+    ds_put_format(reply,
+        "  Vhost async:\n"
+        "  - to guests via DMA:%12"PRIu64"  (%.0f Kpps)\n"
+        "  - from guests via DMA:%10"PRIu64"  (%.0f Kpps)\n"
+        "  - copied by the CPU:%12"PRIu64"  (%.0f Kpps)\n"
+        "  - completions:      %12"PRIu64"  (%.0f Kpps)\n"
+        "  - polling cycles:   %12"PRIu64"  (%5.1f %% of used cycles, "
+        "%.0f cycles/completion)\n",
+        v[VA_STAT_DMA_TO_GUEST], v[VA_STAT_DMA_TO_GUEST] / duration / 1000,
+        v[VA_STAT_DMA_FROM_GUEST],
+        v[VA_STAT_DMA_FROM_GUEST] / duration / 1000,
+        v[VA_STAT_CPU_COPIES], v[VA_STAT_CPU_COPIES] / duration / 1000,
+        done, done / duration / 1000,
+        cycles, used_cycles ? 100.0 * cycles / used_cycles : 0,
+        done ? 1.0 * cycles / done : 0);
 }
 
 void

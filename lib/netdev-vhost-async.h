@@ -70,6 +70,12 @@ void netdev_vhost_async_unregister(const char *socket);
  * it copies through DMA and why not, and its async errors. */
 void netdev_vhost_async_get_status(const char *socket, struct smap *args);
 
+struct netdev_custom_stats;
+struct netdev_stats;
+void netdev_vhost_async_get_custom_stats(const char *socket, int vid,
+                                         struct netdev_custom_stats *);
+void netdev_vhost_async_fix_stats(int vid, struct netdev_stats *);
+
 /* Mbufs to add to a per-port mempool for a port with 'n_txq' tx queues:
  * packets it holds in flight on its guest Rx vrings. */
 uint32_t netdev_vhost_async_mempool_extra(int n_txq);
@@ -108,7 +114,7 @@ uint16_t netdev_vhost_async_dequeue_burst(int vid, uint16_t queue_id,
  * flight with netdev_vhost_async_wait(). */
 void netdev_vhost_async_attach_thread(unsigned int core_id);
 void netdev_vhost_async_detach_thread(void);
-void netdev_vhost_async_poll(void);
+unsigned int netdev_vhost_async_poll(void);
 void netdev_vhost_async_wait(void);
 
 /* Appends the async counters of the thread on 'core_id' (NON_PMD_CORE_ID:
@@ -117,6 +123,9 @@ void netdev_vhost_async_wait(void);
 struct ds;
 void netdev_vhost_async_format_pmd_stats(unsigned int core_id,
                                          struct ds *reply);
+void netdev_vhost_async_format_pmd_perf(unsigned int core_id,
+                                        uint64_t used_cycles, double duration,
+                                        struct ds *reply);
 void netdev_vhost_async_clear_pmd_stats(unsigned int core_id);
 
 #endif /* netdev-vhost-async.h */

@@ -11,5 +11,7 @@ PATCH_FILES = \
 	$(srcdir)/patches/0009-netdev-dpdk-Count-mbufs-held-in-async-copies-in-per-port-mempools.patch \
 	$(srcdir)/patches/0010-netdev-dpdk-Dequeue-from-vhost-through-the-async-layer.patch \
 	$(srcdir)/patches/0011-netdev-dpdk-Let-a-vhost-user-client-port-choose-async.patch \
-	$(srcdir)/patches/0012-dpif-netdev-Show-vhost-async-counters-in-pmd-stats-show.patch
+	$(srcdir)/patches/0012-dpif-netdev-Show-vhost-async-counters-in-pmd-stats-show.patch \
+	$(srcdir)/patches/0013-netdev-dpdk-Show-vhost-async-counters-in-Interface-statistics.patch \
+	$(srcdir)/patches/0014-dpif-netdev-Account-for-vhost-async-completion-polling.patch
 EXTRA_DIST += patches/series $(PATCH_FILES)
