@@ -5,4 +5,6 @@ VHOST_ASYNC_LIB_FILES = \
 	lib/dma-pool.c \
 	lib/dma-pool.h \
 	lib/netdev-vhost-async.c \
-	lib/netdev-vhost-async.h
+	lib/netdev-vhost-async.h \
+	lib/vhost-async-numa.c \
+	lib/vhost-async-numa.h

@@ -41,6 +41,7 @@
 #include "timeval.h"
 #include "unixctl.h"
 #include "util.h"
+#include "vhost-async-numa.h"
 
 VLOG_DEFINE_THIS_MODULE(dma_pool);
 
@@ -1197,6 +1198,29 @@ dma_pool_set_stalled_vrings(const unsigned int *counts, size_t n)
     ovs_mutex_lock(&dma_mutex);
     LIST_FOR_EACH (dev, list_node, &active_devs) {
         dev->stalled_vrings = counts[dev->channel.dev_id % n];
+    }
+    ovs_mutex_unlock(&dma_mutex);
+}
+
+void
+dma_pool_numa_nodes(struct vhost_async_numa_node *nodes, int n_nodes)
+{
+    const struct dma_user *user;
+    struct dma_dev *dev;
+
+    ovs_mutex_lock(&dma_mutex);
+    LIST_FOR_EACH (user, list_node, &users) {
+        if (user_is_pmd(user) && user->numa_id >= 0
+            && user->numa_id < n_nodes) {
+            nodes[user->numa_id].n_pmds++;
+        }
+    }
+    LIST_FOR_EACH (dev, list_node, &active_devs) {
+        for (int i = 0; i < n_nodes; i++) {
+            /* A software device copies on whatever node it is asked to. */
+            nodes[i].n_dma += (dev->numa_id == i
+                               || dev->numa_id == OVS_NUMA_UNSPEC);
+        }
     }
     ovs_mutex_unlock(&dma_mutex);
 }

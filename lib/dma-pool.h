@@ -122,6 +122,11 @@ void dma_pool_busy_vrings_add(const struct dma_pool_channel *, int delta);
  * 'n') have copies in flight none of which completes, for dpdk/dma-show. */
 void dma_pool_set_stalled_vrings(const unsigned int *counts, size_t n);
 
+/* Adds the PMD threads and the DMA devices of each of 'n_nodes' NUMA
+ * nodes to 'nodes'. */
+struct vhost_async_numa_node;
+void dma_pool_numa_nodes(struct vhost_async_numa_node *nodes, int n_nodes);
+
 /* Failed devices.  A device that stops completing copies is stopped, so
  * that it can never write into guest memory again, and kept out of
  * service for good, with the copies and mbufs it holds: vhost cannot

@@ -30,6 +30,7 @@
 
 #include <rte_cycles.h>
 #include <rte_dmadev.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_vhost.h>
 #include <rte_vhost_async.h>
@@ -52,6 +53,7 @@
 #include "timeval.h"
 #include "unixctl.h"
 #include "util.h"
+#include "vhost-async-numa.h"
 
 VLOG_DEFINE_THIS_MODULE(netdev_vhost_async);
 
@@ -280,6 +282,7 @@ struct vhost_async_socket {
     unsigned int n_dma_failures;
     unsigned int n_stalled;     /* Vrings stalled now. */
     long long int recovered;    /* When the watchdog last reset it. */
+    int guest_numa;             /* Its guest's node, as last logged. */
     uint64_t totals[VA_PORT_N_STATS];   /* Of its past connections. */
 };
 
@@ -537,6 +540,7 @@ socket_record(const char *port, const char *socket, const char *sync_reason,
     sock = shash_find_data(&sockets, socket);
     if (!sock) {
         sock = xzalloc(sizeof *sock);
+        sock->guest_numa = INT_MIN;
         shash_add(&sockets, socket, sock);
     }
     free(sock->port);
@@ -1408,6 +1412,43 @@ vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked,
     }
 }
 
+#define VHOST_ASYNC_MAX_NUMA 8
+
+/* Logs, once for each node a port's guest connects from, where its
+ * traffic is handled: OVS moves the mempool and the rx queues to the
+ * guest's node, and the PMD threads there copy with DMA devices of their
+ * own node when they can. */
+static void
+log_numa_plan(const char *port, int guest)
+{
+    struct vhost_async_numa_node nodes[VHOST_ASYNC_MAX_NUMA];
+    struct vhost_async_numa_plan plan;
+    int current = -1;
+
+    memset(nodes, 0, sizeof nodes);
+    for (int i = 0; i < VHOST_ASYNC_MAX_NUMA; i++) {
+        struct rte_malloc_socket_stats stats;
+
+        nodes[i].hugepages = (!rte_malloc_get_socket_stats(i, &stats)
+                              && stats.heap_totalsz_bytes > 0);
+    }
+    dma_pool_numa_nodes(nodes, VHOST_ASYNC_MAX_NUMA);
+
+    struct netdev *netdev = netdev_from_name(port);
+    if (netdev) {
+        current = netdev_get_numa_id(netdev);
+        netdev_close(netdev);
+    }
+    vhost_async_numa_plan(nodes, VHOST_ASYNC_MAX_NUMA, guest, current,
+                          &plan);
+
+    struct ds s = DS_EMPTY_INITIALIZER;
+    vhost_async_numa_plan_format(&plan, &s);
+    VLOG_INFO("%s: guest memory on NUMA node %d: %s", port, guest,
+              ds_cstr(&s));
+    ds_destroy(&s);
+}
+
 void
 netdev_vhost_async_new_device(int vid)
 {
@@ -1415,6 +1456,8 @@ netdev_vhost_async_new_device(int vid)
 
     if (vdev) {
         struct vhost_async_socket *sock;
+        int guest_numa = rte_vhost_get_numa_node(vid);
+        char *numa_port = NULL;
 
         /* A new connection starts with fresh vrings. */
         ovs_mutex_lock(&socket_mutex);
@@ -1427,8 +1470,16 @@ netdev_vhost_async_new_device(int vid)
         }
         if (sock) {
             sock->n_stalled = 0;
+            if (sock->guest_numa != guest_numa) {
+                sock->guest_numa = guest_numa;
+                numa_port = xstrdup(sock->port);
+            }
         }
         ovs_mutex_unlock(&socket_mutex);
+        if (numa_port) {
+            log_numa_plan(numa_port, guest_numa);
+            free(numa_port);
+        }
 
         uint16_t n = rte_vhost_get_vring_num(vid);
 

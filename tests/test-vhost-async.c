@@ -25,9 +25,11 @@
 
 #include "command-line.h"
 #include "netdev-vhost-async.h"
+#include "openvswitch/dynamic-string.h"
 #include "openvswitch/util.h"
 #include "ovstest.h"
 #include "util.h"
+#include "vhost-async-numa.h"
 
 /* Prints "ok" or the reason a DPDK version is refused. */
 static void
@@ -41,9 +43,48 @@ test_dpdk_version(struct ovs_cmdl_context *ctx)
     }
 }
 
+/* numa-plan NODES GUEST [CURRENT]
+ *
+ * Where a guest on node GUEST is served, given NODES: for each node in
+ * order, "H/P/D": 1 if it has hugepage memory, its PMD threads, its DMA
+ * devices, comma-separated.  CURRENT is the node of the port's mempool
+ * now (default -1: unknown). */
+static void
+test_numa_plan(struct ovs_cmdl_context *ctx)
+{
+    struct vhost_async_numa_node nodes[16];
+    struct vhost_async_numa_plan plan;
+    char *list = xstrdup(ctx->argv[1]);
+    char *save_ptr = NULL;
+    int n_nodes = 0;
+
+    for (char *tok = strtok_r(list, ",", &save_ptr); tok;
+         tok = strtok_r(NULL, ",", &save_ptr)) {
+        unsigned int hugepages;
+
+        ovs_assert(n_nodes < ARRAY_SIZE(nodes));
+        if (sscanf(tok, "%u/%u/%u", &hugepages, &nodes[n_nodes].n_pmds,
+                   &nodes[n_nodes].n_dma) != 3) {
+            ovs_fatal(0, "%s: bad node (H/P/D expected)", tok);
+        }
+        nodes[n_nodes++].hugepages = hugepages;
+    }
+    free(list);
+
+    vhost_async_numa_plan(nodes, n_nodes, atoi(ctx->argv[2]),
+                          ctx->argc > 3 ? atoi(ctx->argv[3]) : -1, &plan);
+
+    struct ds s = DS_EMPTY_INITIALIZER;
+    vhost_async_numa_plan_format(&plan, &s);
+    printf("%s%s\n", ds_cstr(&s),
+           vhost_async_numa_plan_is_local(&plan) ? "; all local" : "");
+    ds_destroy(&s);
+}
+
 static const struct ovs_cmdl_command commands[] = {
     { "dpdk-version", "VERSION...", 1, INT_MAX, test_dpdk_version,
       OVS_RO },
+    { "numa-plan", "NODES GUEST [CURRENT]", 2, 3, test_numa_plan, OVS_RO },
     { NULL, NULL, 0, 0, NULL, OVS_RO },
 };
 
