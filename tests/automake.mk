@@ -15,6 +15,7 @@ TESTSUITE_AT = \
 	tests/system-async-observe.at
 EXTRA_DIST += $(TESTSUITE_AT) tests/atlocal.in tests/tcp-transfer.py \
 	tests/udp-sequence.py
+TESTSUITE_AT += tests/system-async-badinput.at
 TESTSUITE_AT += tests/docs-commands.at
 EXTRA_DIST += tests/docs-commands.py
 TESTSUITE = tests/testsuite
