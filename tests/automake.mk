@@ -46,3 +46,38 @@ clean-testsuite:
 	test ! -f '$(TESTSUITE)' || $(SHELL) '$(TESTSUITE)' -C tests --clean
 	rm -f $(TESTSUITE)
 .PHONY: clean-testsuite
+
+# OVS 3.1's own DPDK tests (tests/system-dpdk.at of the OVS tree), those
+# with vhost ports, run against our build with vhost async on and software
+# DMA: "make check-dpdk-upstream" (root).  The suite is OVS's, with our
+# adaptations in tests/dpdk-upstream-macros.at; the expected result of each
+# test, and why, is in tests/dpdk-upstream-expected.txt.
+DPDK_UPSTREAM_TESTSUITE = tests/dpdk-upstream-testsuite
+DPDK_UPSTREAM_AT = tests/dpdk-upstream-testsuite.at \
+	tests/dpdk-upstream-macros.at
+EXTRA_DIST += $(DPDK_UPSTREAM_AT) tests/dpdk-upstream-check.sh \
+	tests/dpdk-upstream-testpmd tests/dpdk-upstream-expected.txt
+
+$(DPDK_UPSTREAM_TESTSUITE): tests/package.m4 $(DPDK_UPSTREAM_AT) \
+		$(OVS_DIR)/.unpacked
+	$(AM_V_GEN)$(AUTOTEST) -I tests -I '$(srcdir)' -I $(OVS_DIR) \
+	    -o $@.tmp $(srcdir)/$@.at && mv $@.tmp $@
+
+check-dpdk-upstream: $(DPDK_UPSTREAM_TESTSUITE) tests/atlocal all-local
+	$(MKDIR_P) tests/dpdk-upstream-bin
+	ln -sf '$(abs_srcdir)/tests/dpdk-upstream-testpmd' \
+	    tests/dpdk-upstream-bin/dpdk-testpmd
+	TESTSUITE_SHELL='$(SHELL)' bash \
+	    '$(srcdir)/tests/dpdk-upstream-check.sh' \
+	    $(DPDK_UPSTREAM_TESTSUITE) tests \
+	    '$(srcdir)/tests/dpdk-upstream-expected.txt' \
+	    '$(abs_builddir)/tests/dpdk-upstream-bin:$(AUTOTEST_PATH)' \
+	    $(TESTSUITEFLAGS)
+.PHONY: check-dpdk-upstream
+
+clean-local: clean-dpdk-upstream
+clean-dpdk-upstream:
+	test ! -f $(DPDK_UPSTREAM_TESTSUITE) || \
+	    $(SHELL) $(DPDK_UPSTREAM_TESTSUITE) -C tests --clean
+	rm -rf $(DPDK_UPSTREAM_TESTSUITE) tests/dpdk-upstream-bin
+.PHONY: clean-dpdk-upstream
