@@ -7,5 +7,6 @@ UTILITY_FILES = \
 	utilities/vhost-async-lib.sh \
 	utilities/ovs-vhost-async-bench \
 	utilities/ovs-vhost-async-bench-copy.c \
-	utilities/ovs-vhost-async-bench-report
+	utilities/ovs-vhost-async-bench-report \
+	utilities/ovs-vhost-async-soak
 EXTRA_DIST += $(UTILITY_FILES)
