@@ -101,6 +101,15 @@ static struct ovs_list users OVS_GUARDED_BY(dma_mutex)
 static struct ovs_list failed_devs OVS_GUARDED_BY(dma_mutex)
     = OVS_LIST_INITIALIZER(&failed_devs);
 static atomic_uint64_t failed_mask = 0;
+
+static uint64_t
+dev_id_bit(int16_t dev_id)
+{
+    return UINT64_C(1) << (dev_id % 64);
+}
+
+/* Bit N set: vhost has device id N configured (see dma_pool_vhost_mask()). */
+static atomic_uint64_t vhost_mask = 0;
 /* Users lost their device to a failure outside the main thread. */
 static bool refresh_needed OVS_GUARDED_BY(dma_mutex);
 
@@ -135,7 +144,9 @@ dma_pool_config_parse(const struct smap *other_config,
     if (ring) {
         unsigned long long n;
 
-        if (!str_to_ullong(ring, 10, &n) || !is_power_of_2(n)
+        /* strtoull() takes "-N" as 2^64 - N: only digits will do. */
+        if (!isdigit((unsigned char) ring[0])
+            || !str_to_ullong(ring, 10, &n) || !is_power_of_2(n)
             || n < DMA_POOL_RING_MIN || n > DMA_POOL_RING_MAX) {
             return xasprintf("vhost-async-dma-ring-size=%s is not valid: "
                              "it must be a power of 2 from %d to %d",
@@ -163,6 +174,23 @@ dma_pool_config_parse(const struct smap *other_config,
             if (!ok) {
                 error = xasprintf("vhost-async-dma=%s is not valid: \"%s\" "
                                   "is not a device name", dma, name);
+                break;
+            }
+            if (strlen(name) >= RTE_DEV_NAME_MAX_LEN) {
+                error = xasprintf("vhost-async-dma=%s is not valid: \"%s\" "
+                                  "is longer than a DPDK device name can be "
+                                  "(%d bytes)", dma, name,
+                                  RTE_DEV_NAME_MAX_LEN - 1);
+                break;
+            }
+            for (size_t i = 0; i < cfg->n_names; i++) {
+                if (!strcmp(cfg->names[i], name)) {
+                    error = xasprintf("vhost-async-dma=%s is not valid: "
+                                      "it names %s twice", dma, name);
+                    break;
+                }
+            }
+            if (error) {
                 break;
             }
             cfg->names = xrealloc(cfg->names,
@@ -399,6 +427,8 @@ dma_dev_open(int16_t dev_id, bool software, unsigned int lcore,
     atomic_init(&dev->busy_vrings, 0);
     atomic_init(&dev->failed, false);
     ovs_list_push_back(&active_devs, &dev->list_node);
+    uint64_t orig;
+    atomic_or_relaxed(&vhost_mask, dev_id_bit(dev_id), &orig);
     char numa[12];
     VLOG_INFO("DMA device %s (id %d, NUMA %s%s) ready with %"PRIu16
               " descriptors", dev->name, dev_id,
@@ -422,6 +452,9 @@ dma_dev_close(struct dma_dev *dev)
 {
     int16_t id = dev->channel.dev_id;
     int err = rte_vhost_async_dma_unconfigure(id, 0);
+    uint64_t orig;
+
+    atomic_and_relaxed(&vhost_mask, ~dev_id_bit(id), &orig);
 
     if (err) {
         VLOG_WARN("vhost still holds DMA device %s: %s", dev->name,
@@ -504,11 +537,6 @@ dma_dev_retire(struct dma_dev *dev)
     ovsrcu_postpone(dma_dev_set_quiesced, dev);
 }
 
-static uint64_t
-dev_id_bit(int16_t dev_id)
-{
-    return UINT64_C(1) << (dev_id % 64);
-}
 
 /* Copies submitted to 'dev' that it has not completed, as far as its
  * statistics tell. */
@@ -1099,6 +1127,15 @@ dma_pool_channel_failed(const struct dma_pool_channel *channel)
 
     atomic_read_relaxed(&dma_dev_from_channel(channel)->failed, &failed);
     return failed;
+}
+
+uint64_t
+dma_pool_vhost_mask(void)
+{
+    uint64_t mask;
+
+    atomic_read_relaxed(&vhost_mask, &mask);
+    return mask;
 }
 
 uint64_t

@@ -134,6 +134,10 @@ void dma_pool_numa_nodes(struct vhost_async_numa_node *nodes, int n_nodes);
  * devices. */
 bool dma_pool_channel_failed(const struct dma_pool_channel *);
 
+/* Bit N set: device id N is configured in vhost, so that vhost can be
+ * asked about its copies (ids of 64 and up share bit N % 64). */
+uint64_t dma_pool_vhost_mask(void);
+
 /* Bit N set: device id N has failed (ids of 64 and up share bit N % 64). */
 uint64_t dma_pool_failed_mask(void);
 

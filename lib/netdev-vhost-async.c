@@ -290,9 +290,12 @@ static struct ovs_mutex socket_mutex = OVS_MUTEX_INITIALIZER;
 static struct shash sockets OVS_GUARDED_BY(socket_mutex)
     = SHASH_INITIALIZER(&sockets);
 
-/* options:vhost-async of each port that has it: "true" or "false". */
+/* options:vhost-async of each port that has it: "true" or "false"... */
 static struct shash port_options OVS_GUARDED_BY(socket_mutex)
     = SHASH_INITIALIZER(&port_options);
+/* ...and the bad value it was last given instead, if any. */
+static struct shash port_bad_options OVS_GUARDED_BY(socket_mutex)
+    = SHASH_INITIALIZER(&port_bad_options);
 
 static void retry_registrations(void);
 static void set_copy_threshold(const struct smap *ovs_other_config);
@@ -388,8 +391,21 @@ netdev_vhost_async_set_config(const struct smap *ovs_other_config)
 {
     static struct ovsthread_once check_once = OVSTHREAD_ONCE_INITIALIZER;
     static char *version_error;
-    bool requested = smap_get_bool(ovs_other_config, "vhost-async-support",
-                                   false);
+    static bool requested = false;
+    static char *last_bad;
+    const char *value = smap_get_def(ovs_other_config, "vhost-async-support",
+                                     "false");
+
+    if (!strcmp(value, "true") || !strcmp(value, "false")) {
+        requested = !strcmp(value, "true");
+        free(last_bad);
+        last_bad = NULL;
+    } else if (!last_bad || strcmp(last_bad, value)) {
+        VLOG_WARN("vhost-async-support=%s is not valid (true or false); "
+                  "keeping %s", value, requested ? "true" : "false");
+        free(last_bad);
+        last_bad = xstrdup(value);
+    }
 
     if (ovsthread_once_start(&check_once)) {
         /* The library is shared: check the DPDK actually loaded, not the
@@ -468,8 +484,12 @@ set_copy_threshold(const struct smap *ovs_other_config)
     last_bad = NULL;
     if (new != old || !said) {
         said = true;
-        VLOG_INFO("vhost async: bursts of packets under %u bytes are copied "
-                  "by the CPU when nothing is in flight", new);
+        if (new) {
+            VLOG_INFO("vhost async: bursts of packets under %u bytes are "
+                      "copied by the CPU when nothing is in flight", new);
+        } else {
+            VLOG_INFO("vhost async: every burst goes to DMA");
+        }
         atomic_store_relaxed(&copy_threshold, new);
     }
 }
@@ -555,22 +575,36 @@ void
 netdev_vhost_async_set_port_config(const char *port, const struct smap *args)
 {
     const char *value = smap_get(args, "vhost-async");
-    bool on = value && !strcmp(value, "true");
-
-    if (value && !on && strcmp(value, "false")) {
-        VLOG_WARN("%s: options:vhost-async=%s is not valid (true or false): "
-                  "following other_config:vhost-async-support", port, value);
-        value = NULL;
-    }
+    bool valid = !value || !strcmp(value, "true") || !strcmp(value, "false");
 
     ovs_mutex_lock(&socket_mutex);
     const char *old = shash_find_data(&port_options, port);
-    if (!nullable_string_is_equal(old, value)) {
-        free(shash_find_and_delete(&port_options, port));
-        if (value) {
-            shash_add(&port_options, port, xstrdup(value));
+    const char *bad = shash_find_data(&port_bad_options, port);
+
+    if (!valid) {
+        /* Warned once per bad value; the port keeps what it had. */
+        if (!bad || strcmp(bad, value)) {
+            VLOG_WARN("%s: options:vhost-async=%s is not valid (true or "
+                      "false): keeping %s", port, value,
+                      old ? old : "what vhost-async-support says");
+            free(shash_replace(&port_bad_options, port, xstrdup(value)));
         }
-        /* switch_sockets() registers the port's socket again if need be. */
+    } else {
+        free(shash_find_and_delete(&port_bad_options, port));
+        if (!nullable_string_is_equal(old, value)) {
+            if (value && !strcmp(value, "true")
+                && !netdev_vhost_async_enabled()) {
+                VLOG_WARN("%s: options:vhost-async=true, but "
+                          "other_config:vhost-async-support is off: copies "
+                          "with the CPU", port);
+            }
+            free(shash_find_and_delete(&port_options, port));
+            if (value) {
+                shash_add(&port_options, port, xstrdup(value));
+            }
+            /* switch_sockets() registers the port's socket again if need
+             * be. */
+        }
     }
     ovs_mutex_unlock(&socket_mutex);
 }
@@ -580,6 +614,7 @@ netdev_vhost_async_forget_port(const char *port)
 {
     ovs_mutex_lock(&socket_mutex);
     free(shash_find_and_delete(&port_options, port));
+    free(shash_find_and_delete(&port_bad_options, port));
     ovs_mutex_unlock(&socket_mutex);
 }
 
@@ -604,11 +639,6 @@ netdev_vhost_async_register_flags(const char *port, const char *socket,
     }
     if (!netdev_vhost_async_enabled()) {
         socket_record(port, socket, "vhost-async-support is off", false);
-        if (option) {
-            VLOG_WARN("%s: options:vhost-async=true, but "
-                      "other_config:vhost-async-support is off: copies with "
-                      "the CPU", port);
-        }
         return flags;
     }
     if (flags & RTE_VHOST_USER_IOMMU_SUPPORT) {
@@ -621,8 +651,9 @@ netdev_vhost_async_register_flags(const char *port, const char *socket,
     }
     socket_record(port, socket, why, why != NULL);
     if (why) {
-        VLOG_INFO("%s: copies with the CPU: %s, which vhost async does not "
-                  "support here", port, why);
+        /* Two settings conflict: the operator has to choose. */
+        VLOG_WARN("%s: vhost-async-support is on, but %s, which vhost async "
+                  "does not support here: copies with the CPU", port, why);
         return flags;
     }
     VLOG_INFO("%s: vhost async copies; its guest cannot be live-migrated "
@@ -1349,7 +1380,9 @@ vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked,
 
         uint64_t mask;
         atomic_read_relaxed(&vr->dma_mask, &mask);
-        mask &= ~dma_pool_failed_mask();
+        /* The vring's mask keeps devices released since: vhost no longer
+         * knows them, and their copies all completed before release. */
+        mask &= dma_pool_vhost_mask() & ~dma_pool_failed_mask();
         if (!mask || time_msec() > deadline) {
             atomic_store_relaxed(&vr->error, true);
             COVERAGE_ADD(vhost_async_lost, MAX(inflight, 0));
