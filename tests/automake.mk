@@ -12,7 +12,8 @@ TESTSUITE_AT = \
 	tests/system-dma-pool.at \
 	tests/system-async-enqueue.at \
 	tests/system-async-faults.at \
-	tests/system-async-observe.at
+	tests/system-async-observe.at \
+	tests/system-async-scale.at
 EXTRA_DIST += $(TESTSUITE_AT) tests/atlocal.in tests/tcp-transfer.py \
 	tests/udp-sequence.py
 TESTSUITE_AT += tests/system-async-badinput.at

@@ -167,8 +167,11 @@ va_ovs_stop() {
 # Starts a "guest": dpdk-testpmd with a virtio-user port in server mode on
 # $OVS_RUNDIR/NAME.sock, for a dpdkvhostuserclient port to connect to.
 # VIRTIO-DEVARGS are added to the virtio-user devargs (e.g.
-# "packed_vq=1,mrg_rxbuf=0"); TESTPMD-ARGS go after "--".  Output goes to
-# NAME.log, the pid to NAME.pid.  A stale socket of a killed guest is
+# "packed_vq=1,mrg_rxbuf=0"; one queue pair unless they say "queues=N");
+# TESTPMD-ARGS go after "--".  Output goes to NAME.log, the pid to
+# NAME.pid.  VA_GUEST_VDEVS adds more devices (e.g. more virtio-user
+# ports) before it; the guest is up once its last socket is, within
+# VA_GUEST_START_TIMEOUT seconds (default 30).  A stale socket of a killed guest is
 # removed first.  Both testpmd lcores run on CPU 0, away from the PMD.
 # With VA_GUEST_INTERACTIVE set, testpmd runs its command line, fed by
 # va_guest_cmd, and prints no periodic statistics.
@@ -177,7 +180,11 @@ va_guest_start() {
     shift $(( $# < 2 ? $# : 2 ))
     local sock=$OVS_RUNDIR/$name.sock
 
-    local stdin=/dev/null in
+    local stdin=/dev/null in queues=,queues=1
+
+    case $devargs in
+        *,queues=*) queues= ;;
+    esac
 
     rm -f "$sock"
     if [ -n "${VA_GUEST_INTERACTIVE:-}" ]; then
@@ -195,12 +202,12 @@ va_guest_start() {
         --single-file-segments --iova-mode=va \
         --no-pci --file-prefix="va-$name-$$" --log-level=pmd.*:warning \
         ${VA_GUEST_VDEVS:-} \
-        --vdev "net_virtio_user0,path=$sock,server=1,queues=1$devargs" \
+        --vdev "net_virtio_user0,path=$sock,server=1$queues$devargs" \
         -- "$@" <&$in > "$OVS_RUNDIR/$name.log" 2>&1 &
     local pid=$!
     exec {in}>&-
     echo $pid > "$OVS_RUNDIR/$name.pid"
-    if ! va_wait_until 30 eval "test -S '$sock' || ! kill -0 $pid" \
+    if ! va_wait_until "${VA_GUEST_START_TIMEOUT:-30}" eval "test -S '$sock' || ! kill -0 $pid" \
        || ! kill -0 $pid; then
         va_log "guest $name did not start: see $OVS_RUNDIR/$name.log"
         return 1
@@ -277,4 +284,17 @@ va_mbufs_in_use() {
         /common_pool_count=/ { split($0, a, "="); common = a[2] }
         /cache_count\[/    { split($0, a, "="); cached += a[2] }
         END { if (total == "") exit 1; print total - common - cached }'
+}
+
+# va_all_mbufs_in_use
+#
+# Mbufs out of all of ovs-vswitchd's mempools, those of deleted ports
+# too, or -1 if it has none.
+va_all_mbufs_in_use() {
+    ovs-appctl netdev-dpdk/get-mempool-info | awk '
+        /^mempool /          { n++ }
+        /populated_size=/    { split($0, a, "="); total += a[2] }
+        /common_pool_count=/ { split($0, a, "="); total -= a[2] }
+        /cache_count\[/      { split($0, a, "="); total -= a[2] }
+        END { print n ? total : -1 }'
 }
