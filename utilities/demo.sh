@@ -88,6 +88,9 @@ ovs-appctl dpif-netdev/pmd-rxq-show
 section "ovs-appctl dpif-netdev/pmd-stats-show"
 ovs-appctl dpif-netdev/pmd-stats-show
 
+section "ovs-appctl dpif-netdev/pmd-perf-show"
+ovs-appctl dpif-netdev/pmd-perf-show
+
 section "ovs-ofctl dump-ports br0 vhu0"
 ovs-ofctl dump-ports br0 vhu0
 
