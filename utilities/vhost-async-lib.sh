@@ -11,7 +11,9 @@
 #   OVS_RUNDIR        a directory of their own for sockets, pids, logs, db
 
 # System tests and the demo hold this lock, machine-wide, while they use
-# hugepages, CPU 1 and the va-* network namespaces.
+# hugepages, CPU 1 and the va-* network namespaces.  They hold it on fd 9,
+# which the daemons and guests started here do not inherit: one left behind
+# must not hold the lock.
 VA_LOCK_FILE=/run/lock/ovs-vhost-async.lock
 
 va_log() {
@@ -35,8 +37,10 @@ va_wait_until() {
     return 1
 }
 
+# A child of this shell that it has not reaped yet is a zombie: dead.
 va_pid_alive() {
-    kill -0 "$1" 2>/dev/null
+    kill -0 "$1" 2>/dev/null \
+        && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null
 }
 
 # va_stop_pid PID [SECONDS]
@@ -48,10 +52,10 @@ va_stop_pid() {
     [ -n "$pid" ] || return 0
     va_pid_alive "$pid" || return 0
     kill -TERM "$pid" 2>/dev/null || return 0
-    if ! va_wait_until "$secs" eval "! kill -0 $pid"; then
+    if ! va_wait_until "$secs" eval "! va_pid_alive $pid"; then
         va_log "pid $pid ignored SIGTERM for ${secs}s: sending SIGKILL"
         kill -KILL "$pid" 2>/dev/null
-        va_wait_until 5 eval "! kill -0 $pid"
+        va_wait_until 5 eval "! va_pid_alive $pid"
     fi
 }
 
@@ -129,7 +133,8 @@ va_ovs_start() {
     ovsdb-tool create "$OVS_RUNDIR/conf.db" \
         "$VA_OVS_BUILDDIR/vswitchd/vswitch.ovsschema" || return 1
     ovsdb-server --detach --no-chdir --pidfile --log-file \
-        --remote="punix:$OVS_RUNDIR/db.sock" "$OVS_RUNDIR/conf.db" || return 1
+        --remote="punix:$OVS_RUNDIR/db.sock" "$OVS_RUNDIR/conf.db" 9>&- \
+        || return 1
     va_vsctl --no-wait init || return 1
     # 512 MB: a 9000 B MTU mempool takes about 170 MB, and vhost async
     # allocates its per-vring metadata from the same heap.
@@ -147,11 +152,18 @@ va_ovs_start() {
     va_vswitchd_start
 }
 
+# Without --detach, which would make it a session of its own: the kernel's
+# autogroup scheduling then puts it and the guests in one group.  With a
+# guest, a PMD thread and software DMA threads on one CPU in two groups,
+# Linux 6.18 left the runnable guest off that CPU for seconds at a time.
 va_vswitchd_start() {
-    ovs-vswitchd --detach --no-chdir --pidfile --log-file \
-        -vconsole:off -vfile:info || return 1
-    va_wait_until 30 eval \
-        '[ "$(va_vsctl get Open_vSwitch . dpdk_initialized)" = true ]'
+    local pid
+
+    ovs-vswitchd --no-chdir --pidfile --log-file -vconsole:off -vfile:info \
+        </dev/null >>"$OVS_RUNDIR/ovs-vswitchd.stderr" 2>&1 9>&- &
+    pid=$!
+    va_wait_until 30 eval "! va_pid_alive $pid || [ \"\$(va_vsctl get Open_vSwitch . dpdk_initialized)\" = true ]" \
+        && va_pid_alive "$pid"
 }
 
 # va_ovs_stop
@@ -203,7 +215,7 @@ va_guest_start() {
         --no-pci --file-prefix="va-$name-$$" --log-level=pmd.*:warning \
         ${VA_GUEST_VDEVS:-} \
         --vdev "net_virtio_user0,path=$sock,server=1$queues$devargs" \
-        -- "$@" <&$in > "$OVS_RUNDIR/$name.log" 2>&1 &
+        -- "$@" <&$in > "$OVS_RUNDIR/$name.log" 2>&1 9>&- &
     local pid=$!
     exec {in}>&-
     echo $pid > "$OVS_RUNDIR/$name.pid"
