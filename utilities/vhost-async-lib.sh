@@ -258,14 +258,23 @@ va_guest_counter() {
 # pair whose one end (va-NAME) is given to the guest through af_packet and
 # whose other end sits, with ADDRESS and MTU 9000, in network namespace
 # va-NAME.  Checksum offload is off on both ends: af_packet passes frames
-# on with checksums left for hardware.
+# on with checksums left for hardware.  With VA_GUEST_QUEUES=N (default
+# 1) the virtio port, the veth and af_packet have N queue pairs; af_packet
+# spreads flows over them by hash.
 va_kernel_guest_start() {
     local name=$1 addr=$2 devargs=${3:-}
     local ns=va-$name host=va-$name guest=va-$name-ns
+    local nq=${VA_GUEST_QUEUES:-1} mq=
 
+    if [ "$nq" -gt 1 ]; then
+        # Multi-queue virtio-user needs its control queue.
+        devargs=${devargs:+$devargs,}queues=$nq,cq=1
+        mq="--rxq=$nq --txq=$nq"
+    fi
     va_kernel_guest_cleanup "$name"
     ip netns add "$ns" &&
-    ip link add "$host" type veth peer name "$guest" &&
+    ip link add "$host" numtxqueues "$nq" numrxqueues "$nq" type veth \
+        peer name "$guest" numtxqueues "$nq" numrxqueues "$nq" &&
     ip link set "$guest" netns "$ns" &&
     ip link set "$host" mtu 9000 up &&
     ip -n "$ns" link set lo up &&
@@ -274,9 +283,11 @@ va_kernel_guest_start() {
     ethtool -K "$host" tx off >/dev/null &&
     ip netns exec "$ns" ethtool -K "$guest" tx off >/dev/null || return 1
 
-    VA_GUEST_VDEVS="--vdev net_af_packet0,iface=$host,framesz=16384,blocksz=16384,framecnt=256" \
+    # shellcheck disable=SC2086
+    VA_GUEST_VDEVS="--vdev net_af_packet0,iface=$host,qpairs=$nq,framesz=16384,blocksz=16384,framecnt=256" \
         va_guest_start "$name" "$devargs" \
-            --forward-mode=io --mbuf-size=16512 --total-num-mbufs=4096
+            --forward-mode=io --mbuf-size=16512 \
+            --total-num-mbufs=$((4096 * nq)) $mq
 }
 
 va_kernel_guest_cleanup() {
