@@ -792,6 +792,15 @@ software_dev_create(void)
     bool runs_pmd;
     unsigned int lcore = software_lcore(&runs_pmd);
     char *name = xasprintf("dma_skeleton_ovs%u", n_software_created);
+
+    /* A device may have the name already, e.g. from an EAL --vdev.
+     * rte_eal_hotplug_add() then reports success, and the pool would take
+     * over, and later remove, a device it did not create. */
+    while (rte_dma_get_dev_id_by_name(name) >= 0) {
+        free(name);
+        name = xasprintf("dma_skeleton_ovs%u", ++n_software_created);
+    }
+
     char *args = xasprintf("lcore=%u", lcore);
     int err = rte_eal_hotplug_add("vdev", name, args);
 
