@@ -38,6 +38,7 @@
 #include "ovs-rcu.h"
 #include "ovs-thread.h"
 #include "smap.h"
+#include "sset.h"
 #include "timeval.h"
 #include "unixctl.h"
 #include "util.h"
@@ -51,11 +52,20 @@ COVERAGE_DEFINE(dma_pool_no_dma);
 COVERAGE_DEFINE(dma_pool_error);
 COVERAGE_DEFINE(dma_pool_release);
 COVERAGE_DEFINE(dma_pool_failed);
+COVERAGE_DEFINE(dma_pool_retry);
 
 /* A device with copies outstanding that completes none for this long has
  * failed: hardware and the software device alike complete a copy in
  * microseconds. */
 #define DMA_POOL_HUNG_MSEC 2000
+
+/* A device that could not be opened or created is tried again this often:
+ * what made it fail (memory, a name taken, a device being set up by
+ * someone else) may go away without anyone telling us. */
+#define DMA_POOL_RETRY_MSEC 5000
+
+/* How often the main thread checks that DPDK still knows each device. */
+#define DMA_POOL_PRESENCE_MSEC 500
 
 /* A DMA device in the pool.  We use its vchan 0 only. */
 struct dma_dev {
@@ -76,6 +86,9 @@ struct dma_dev {
                                      * quiesced since it left. */
     atomic_bool failed;             /* Stopped for good. */
     char *failure;                  /* Why it failed. */
+    bool gone;                      /* DPDK no longer knows it: its id is
+                                     * not ours to stop or query. */
+    bool simulated_gone;            /* dpdk/dma-simulate-remove (tests). */
 
     /* Hang detection, main thread only. */
     uint64_t watch_completed;       /* Completions seen last time... */
@@ -88,6 +101,7 @@ struct dma_user {
     unsigned int core_id;           /* NON_PMD_CORE_ID: the non-PMD context. */
     int numa_id;
     struct dma_dev *dev;            /* Protected by 'dma_mutex'. */
+    bool no_dma_logged;             /* Told it copies with the CPU. */
     OVSRCU_TYPE(const struct dma_pool_channel *) channel;  /* For readers. */
 };
 
@@ -117,6 +131,20 @@ static bool refresh_needed OVS_GUARDED_BY(dma_mutex);
 static struct dma_pool_config *pool_cfg OVS_GUARDED_BY(dma_mutex);
 static uint64_t pmd_cpu_mask OVS_GUARDED_BY(dma_mutex);
 static unsigned int n_software_created OVS_GUARDED_BY(dma_mutex);
+
+/* Opening or creating devices.  A refresh that fails to open one sets
+ * 'retry_at', when dma_pool_run() refreshes again; 'logged_failures' holds
+ * the failures logged since the pool last had every device it wanted, so
+ * that a retry that fails the same way stays quiet. */
+static long long int retry_at OVS_GUARDED_BY(dma_mutex);
+static struct sset logged_failures OVS_GUARDED_BY(dma_mutex)
+    = SSET_INITIALIZER(&logged_failures);
+static char *last_failure OVS_GUARDED_BY(dma_mutex);
+static bool refresh_failed OVS_GUARDED_BY(dma_mutex);
+
+/* dpdk/dma-simulate-start-failure (tests only): the rte_dma_start step of
+ * every device opened reports failure. */
+static bool simulate_start_failure OVS_GUARDED_BY(dma_mutex);
 
 static struct dma_user non_pmd_user = {
     .core_id = NON_PMD_CORE_ID,
@@ -362,6 +390,32 @@ dma_dev_check(int16_t dev_id, const char *name, uint16_t ring_size)
     return NULL;
 }
 
+static struct dma_dev *dma_dev_find(struct ovs_list *, int16_t dev_id);
+
+/* Records that DMA device 'name' could not be opened or created, 'what'
+ * saying why, so that dma_pool_run() tries again later.  Logs it unless it
+ * already failed the same way since the pool last had every device it
+ * wanted.  A software device may get a new name each time it is created:
+ * its failures go by what failed only. */
+static void
+pool_open_failed(const char *name, bool software, const char *what)
+    OVS_REQUIRES(dma_mutex)
+{
+    char *key = xasprintf("%s: %s", software ? "software" : name, what);
+
+    refresh_failed = true;
+    free(last_failure);
+    last_failure = xasprintf("cannot use DMA device %s: %s", name, what);
+    if (sset_add(&logged_failures, key)) {
+        VLOG_WARN("%s; trying again every %d s", last_failure,
+                  DMA_POOL_RETRY_MSEC / 1000);
+        COVERAGE_INC(dma_pool_error);
+    } else {
+        VLOG_DBG("%s, again", last_failure);
+    }
+    free(key);
+}
+
 /* Configures vchan 0 of 'dev_id', starts it and hands it to vhost. */
 static struct dma_dev *
 dma_dev_open(int16_t dev_id, bool software, unsigned int lcore,
@@ -375,17 +429,32 @@ dma_dev_open(int16_t dev_id, bool software, unsigned int lcore,
     };
     struct rte_dma_info info;
     const char *step;
+    char *name, *what;
     int err;
 
     err = rte_dma_info_get(dev_id, &info);
     if (err) {
+        name = xasprintf("id %d", dev_id);
         step = "rte_dma_info_get";
         goto error;
     }
+    name = xasprintf("%s (id %d)", info.dev_name, dev_id);
+    if (dma_dev_find(&failed_devs, dev_id)) {
+        /* Only a device that went away under vhost frees its id.  vhost
+         * keeps completion state for that id, which it cannot be made to
+         * forget (rte_vhost_async_dma_unconfigure() wants a live device):
+         * a new device with the id would inherit it. */
+        pool_open_failed(name, software, "its id is that of a DMA device "
+                         "that went away under vhost");
+        free(name);
+        return NULL;
+    }
     char *problem = dma_dev_check(dev_id, info.dev_name, ring_size);
     if (problem) {
+        /* Not worth a retry: the device will not change. */
         VLOG_WARN("%s", problem);
         free(problem);
+        free(name);
         COVERAGE_INC(dma_pool_error);
         return NULL;
     }
@@ -398,7 +467,9 @@ dma_dev_open(int16_t dev_id, bool software, unsigned int lcore,
     }
     if (!err) {
         step = "rte_dma_start";
-        err = rte_dma_start(dev_id);
+        /* The simulated failure comes once the vchan is set up, as a real
+         * one would, so that what it leaves behind is cleaned up too. */
+        err = simulate_start_failure ? -EIO : rte_dma_start(dev_id);
     }
     if (!err) {
         step = "rte_vhost_async_dma_configure";
@@ -434,12 +505,15 @@ dma_dev_open(int16_t dev_id, bool software, unsigned int lcore,
               " descriptors", dev->name, dev_id,
               numa_to_string(dev->numa_id, numa),
               software ? ", software" : "", ring_size);
+    free(name);
     return dev;
 
 error:
-    VLOG_WARN("cannot use DMA device %d: %s failed: %s", dev_id, step,
-              rte_strerror(err < 0 ? -err : err));
-    COVERAGE_INC(dma_pool_error);
+    what = xasprintf("%s failed: %s", step,
+                     rte_strerror(err < 0 ? -err : err));
+    pool_open_failed(name, software, what);
+    free(what);
+    free(name);
     return NULL;
 }
 
@@ -538,14 +612,26 @@ dma_dev_retire(struct dma_dev *dev)
 }
 
 
+/* rte_dma_stats_get() for 'dev', which fails once it is gone. */
+static int
+dma_dev_stats(const struct dma_dev *dev, struct rte_dma_stats *stats)
+    OVS_REQUIRES(dma_mutex)
+{
+    if (dev->gone || dev->simulated_gone) {
+        return -ENODEV;
+    }
+    return rte_dma_stats_get(dev->channel.dev_id, dev->channel.vchan, stats);
+}
+
 /* Copies submitted to 'dev' that it has not completed, as far as its
  * statistics tell. */
 static uint64_t
 dma_dev_outstanding(const struct dma_dev *dev, uint64_t *completed)
+    OVS_REQUIRES(dma_mutex)
 {
     struct rte_dma_stats stats;
 
-    if (rte_dma_stats_get(dev->channel.dev_id, dev->channel.vchan, &stats)) {
+    if (dma_dev_stats(dev, &stats)) {
         *completed = 0;
         return 0;
     }
@@ -566,11 +652,17 @@ dma_dev_fail(struct dma_dev *dev, const char *why)
     uint64_t outstanding = dma_dev_outstanding(dev, &completed);
     uint64_t orig;
 
-    VLOG_WARN("DMA device %s failed: %s; %"PRIu64" copies it holds are "
-              "lost, with their mbufs; it stays stopped and out of service",
-              dev->name, why, outstanding);
+    if (dev->gone) {
+        VLOG_WARN("DMA device %s failed: %s; the copies vhost has in flight "
+                  "on it are lost, with their mbufs; it stays out of service",
+                  dev->name, why);
+    } else {
+        VLOG_WARN("DMA device %s failed: %s; %"PRIu64" copies it holds are "
+                  "lost, with their mbufs; it stays stopped and out of "
+                  "service", dev->name, why, outstanding);
+        rte_dma_stop(dev->channel.dev_id);
+    }
     COVERAGE_INC(dma_pool_failed);
-    rte_dma_stop(dev->channel.dev_id);
     dev->failure = xstrdup(why);
     atomic_store_relaxed(&dev->failed, true);
     atomic_or_relaxed(&failed_mask, dev_id_bit(dev->channel.dev_id), &orig);
@@ -604,6 +696,40 @@ dma_devs_watch(struct ovs_list *list)
         } else if (now - dev->watch_since >= DMA_POOL_HUNG_MSEC) {
             char *why = xasprintf("no copy completed for %lld ms",
                                   now - dev->watch_since);
+            dma_dev_fail(dev, why);
+            free(why);
+        }
+    }
+}
+
+/* Fails every device of 'list' that DPDK no longer knows by its id and
+ * name: unplugged, or closed behind the pool's back.  Its id may already
+ * be another device's, so nothing is asked of it any more, not even to
+ * stop.  vhost still has it configured and cannot be told to forget it
+ * (rte_vhost_async_dma_unconfigure() wants a live device): it stays in
+ * the failed list, which keeps its id from being used again (see
+ * dma_dev_open()). */
+static void
+dma_devs_check_present(struct ovs_list *list)
+    OVS_REQUIRES(dma_mutex)
+{
+    struct dma_dev *dev;
+
+    LIST_FOR_EACH_SAFE (dev, list_node, list) {
+        struct rte_dma_info info;
+        const char *step = "rte_dma_info_get";
+        int err = (dev->simulated_gone ? -ENODEV
+                   : rte_dma_info_get(dev->channel.dev_id, &info));
+
+        if (!err && strcmp(info.dev_name, dev->name)) {
+            step = "the device name check";
+            err = -ENODEV;
+        }
+        if (err) {
+            char *why = xasprintf("it is gone (%s failed: %s)", step,
+                                  rte_strerror(-err));
+
+            dev->gone = true;
             dma_dev_fail(dev, why);
             free(why);
         }
@@ -665,25 +791,54 @@ software_dev_create(void)
 {
     bool runs_pmd;
     unsigned int lcore = software_lcore(&runs_pmd);
-    char *name = xasprintf("dma_skeleton_ovs%u", n_software_created++);
+    char *name = xasprintf("dma_skeleton_ovs%u", n_software_created);
+
+    /* A device may have the name already, e.g. from an EAL --vdev.
+     * rte_eal_hotplug_add() then reports success, and the pool would take
+     * over, and later remove, a device it did not create. */
+    while (rte_dma_get_dev_id_by_name(name) >= 0) {
+        free(name);
+        name = xasprintf("dma_skeleton_ovs%u", ++n_software_created);
+    }
+
     char *args = xasprintf("lcore=%u", lcore);
     int err = rte_eal_hotplug_add("vdev", name, args);
 
     if (err) {
-        VLOG_WARN("cannot create software DMA device %s: %s", name,
-                  rte_strerror(-err));
-        COVERAGE_INC(dma_pool_error);
+        char *what = xasprintf("rte_eal_hotplug_add failed: %s",
+                               rte_strerror(-err));
+
+        /* The name may be taken, e.g. by an EAL --vdev: the next try
+         * takes the next one. */
+        n_software_created++;
+        pool_open_failed(name, true, what);
+        free(what);
     } else {
         int id = rte_dma_get_dev_id_by_name(name);
 
-        if (runs_pmd) {
-            VLOG_WARN("software DMA device %s copies on lcore %u, whose CPU "
-                      "also runs a PMD thread: every EAL lcore's CPU does "
-                      "(give one a CPU of its own with dpdk-lcore-mask)",
-                      name, lcore);
+        if (id < 0) {
+            pool_open_failed(name, true, "it is no DMA device");
         }
-        if (id < 0 || !dma_dev_open(id, true, lcore, pool_cfg->ring_size)) {
-            rte_eal_hotplug_remove("vdev", name);
+        if (id >= 0 && dma_dev_open(id, true, lcore, pool_cfg->ring_size)) {
+            n_software_created++;
+            if (runs_pmd) {
+                VLOG_WARN("software DMA device %s copies on lcore %u, whose "
+                          "CPU also runs a PMD thread: every EAL lcore's CPU "
+                          "does (give one a CPU of its own with "
+                          "dpdk-lcore-mask)", name, lcore);
+            }
+        } else {
+            /* Removing the vdev frees what a failed start left set up (the
+             * vchan's descriptors and rings) and the name, which the next
+             * try takes again. */
+            err = rte_eal_hotplug_remove("vdev", name);
+            if (err) {
+                static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
+
+                VLOG_WARN_RL(&rl, "cannot remove software DMA device %s: %s",
+                             name, rte_strerror(-err));
+                n_software_created++;
+            }
         }
     }
     free(args);
@@ -777,12 +932,18 @@ user_assign(struct dma_user *user)
     }
     user_format(user, &name);
     if (pick == DMA_PICK_NONE) {
-        VLOG_WARN("no DMA device for the %s: its vhost async copies fall "
-                  "back to the CPU", ds_cstr(&name));
-        COVERAGE_INC(dma_pool_no_dma);
+        /* Once until it gets a device: the pool may try again and again to
+         * open one (see dma_pool_run()). */
+        if (!user->no_dma_logged) {
+            VLOG_WARN("no DMA device for the %s: its vhost async copies "
+                      "fall back to the CPU", ds_cstr(&name));
+            COVERAGE_INC(dma_pool_no_dma);
+            user->no_dma_logged = true;
+        }
     } else {
         bool pmd = user_is_pmd(user);
 
+        user->no_dma_logged = false;
         dev = devs[i];
         dev->n_users++;
         dev->n_pmds += pmd;
@@ -828,6 +989,26 @@ dma_dev_open_if_new(int16_t dev_id)
     }
 }
 
+/* After a refresh: schedules another one if it failed to open a device,
+ * otherwise forgets past failures, so that a new one is logged again. */
+static void
+pool_retry_update(void)
+    OVS_REQUIRES(dma_mutex)
+{
+    if (refresh_failed && pool_cfg) {
+        retry_at = time_msec() + DMA_POOL_RETRY_MSEC;
+    } else {
+        if (last_failure && pool_cfg) {
+            VLOG_INFO("vhost async DMA: every DMA device wanted is open "
+                      "again");
+        }
+        retry_at = 0;
+        free(last_failure);
+        last_failure = NULL;
+        sset_clear(&logged_failures);
+    }
+}
+
 /* Brings the pool in line with 'pool_cfg' and the users: opens what is
  * missing, retires what is no longer wanted, assigns every user without a
  * device (PMD threads before the main thread). */
@@ -838,10 +1019,12 @@ pool_refresh(void)
     struct dma_dev *dev;
     struct dma_user *user;
 
+    refresh_failed = false;
     if (!pool_cfg) {
         LIST_FOR_EACH_SAFE (dev, list_node, &active_devs) {
             dma_dev_retire(dev);
         }
+        pool_retry_update();
         return;
     }
 
@@ -875,6 +1058,7 @@ pool_refresh(void)
             }
         }
     }
+    pool_retry_update();
 }
 
 /* Checks that 'cfg' can be applied: named devices exist and are DMA
@@ -949,6 +1133,10 @@ static void dma_pool_unixctl_show(struct unixctl_conn *, int argc,
                                   const char *argv[], void *aux);
 static void dma_pool_unixctl_hang(struct unixctl_conn *, int argc,
                                   const char *argv[], void *aux);
+static void dma_pool_unixctl_remove(struct unixctl_conn *, int argc,
+                                    const char *argv[], void *aux);
+static void dma_pool_unixctl_start_failure(struct unixctl_conn *, int argc,
+                                           const char *argv[], void *aux);
 
 void
 dma_pool_set_config(const struct smap *other_config)
@@ -961,6 +1149,10 @@ dma_pool_set_config(const struct smap *other_config)
                                  dma_pool_unixctl_show, NULL);
         unixctl_command_register("dpdk/dma-simulate-hang", "DEVICE", 1, 1,
                                  dma_pool_unixctl_hang, NULL);
+        unixctl_command_register("dpdk/dma-simulate-remove", "DEVICE", 1, 1,
+                                 dma_pool_unixctl_remove, NULL);
+        unixctl_command_register("dpdk/dma-simulate-start-failure", "on|off",
+                                 1, 1, dma_pool_unixctl_start_failure, NULL);
         ovs_mutex_lock(&dma_mutex);
         non_pmd_user.numa_id = rte_lcore_to_socket_id(rte_get_main_lcore());
         ovs_list_push_back(&users, &non_pmd_user.list_node);
@@ -1056,11 +1248,20 @@ dma_pool_set_config(const struct smap *other_config)
 void
 dma_pool_run(bool watch)
 {
+    static long long int next_presence_check;
     struct dma_dev *dev;
 
     bool released = false;
 
     ovs_mutex_lock(&dma_mutex);
+    /* Before anything else asks a device anything, and also while
+     * completions are not watched: a device that is gone must get no new
+     * copies, nor be released as if it were still there. */
+    if (time_msec() >= next_presence_check) {
+        next_presence_check = time_msec() + DMA_POOL_PRESENCE_MSEC;
+        dma_devs_check_present(&active_devs);
+        dma_devs_check_present(&retiring_devs);
+    }
     if (watch) {
         dma_devs_watch(&active_devs);
         dma_devs_watch(&retiring_devs);
@@ -1084,7 +1285,11 @@ dma_pool_run(bool watch)
             released = true;
         }
     }
-    if ((released || refresh_needed) && pool_cfg) {
+    bool retry = retry_at && time_msec() >= retry_at;
+    if (retry) {
+        COVERAGE_INC(dma_pool_retry);
+    }
+    if ((released || refresh_needed || retry) && pool_cfg) {
         refresh_needed = false;
         /* The new setting may want a device that was only now released. */
         pool_refresh();
@@ -1115,7 +1320,10 @@ dma_pool_wait(void)
     ovs_mutex_lock(&dma_mutex);
     if (devs_busy(&active_devs) || devs_busy(&retiring_devs)) {
         /* Watch devices that have copies in flight. */
-        poll_timer_wait(DMA_POOL_HUNG_MSEC / 4);
+        poll_timer_wait(MIN(DMA_POOL_HUNG_MSEC / 4, DMA_POOL_PRESENCE_MSEC));
+    }
+    if (retry_at && pool_cfg) {
+        poll_timer_wait_until(retry_at);
     }
     ovs_mutex_unlock(&dma_mutex);
 }
@@ -1298,7 +1506,7 @@ dma_dev_show(struct dma_dev *dev, const char *state, struct ds *s)
         }
     }
     ds_put_format(s, "%s\n", n ? "" : " none");
-    if (!rte_dma_stats_get(dev->channel.dev_id, 0, &stats)) {
+    if (!dma_dev_stats(dev, &stats)) {
         ds_put_format(s, "  submitted: %"PRIu64"  completed: %"PRIu64
                       "  errors: %"PRIu64"\n", stats.submitted,
                       stats.completed, stats.errors);
@@ -1341,10 +1549,33 @@ dma_pool_unixctl_show(struct unixctl_conn *conn, int argc OVS_UNUSED,
                 ds_put_char(&s, '\n');
             }
         }
+        if (retry_at && last_failure) {
+            long long int wait = MAX(0, retry_at - time_msec());
+
+            ds_put_format(&s, "%s; trying again in %lld s\n", last_failure,
+                          (wait + 999) / 1000);
+        }
     }
     ovs_mutex_unlock(&dma_mutex);
     unixctl_command_reply(conn, ds_cstr(&s));
     ds_destroy(&s);
+}
+
+/* The active or retiring device named 'name', or NULL. */
+static struct dma_dev *
+dma_dev_find_by_name(const char *name)
+    OVS_REQUIRES(dma_mutex)
+{
+    int id = rte_dma_get_dev_id_by_name(name);
+    struct dma_dev *dev = NULL;
+
+    if (id >= 0) {
+        dev = dma_dev_find(&active_devs, id);
+        if (!dev) {
+            dev = dma_dev_find(&retiring_devs, id);
+        }
+    }
+    return dev;
 }
 
 /* dpdk/dma-simulate-hang, for tests only: the device stops copying, with
@@ -1353,22 +1584,72 @@ static void
 dma_pool_unixctl_hang(struct unixctl_conn *conn, int argc OVS_UNUSED,
                       const char *argv[], void *aux OVS_UNUSED)
 {
-    int id = rte_dma_get_dev_id_by_name(argv[1]);
-    struct dma_dev *dev = NULL;
+    struct dma_dev *dev;
 
     ovs_mutex_lock(&dma_mutex);
-    if (id >= 0) {
-        dev = dma_dev_find(&active_devs, id);
-        if (!dev) {
-            dev = dma_dev_find(&retiring_devs, id);
-        }
-    }
+    dev = dma_dev_find_by_name(argv[1]);
     if (!dev) {
         unixctl_command_reply_error(conn, "no such DMA device in the pool");
     } else {
-        rte_dma_stop(id);
+        rte_dma_stop(dev->channel.dev_id);
         VLOG_WARN("DMA device %s stopped copying (test only)", dev->name);
         unixctl_command_reply(conn, NULL);
     }
     ovs_mutex_unlock(&dma_mutex);
+}
+
+/* dpdk/dma-simulate-remove, for tests only: the device stops, with
+ * whatever it holds, and answers the pool's queries no more, as after a
+ * hot-unplug; the pool is not told, and has to notice.
+ *
+ * It is not really removed: freeing a dmadev that vhost has configured is
+ * not safe.  rte_dma_close() frees the driver's private data while a PMD
+ * thread may still be inside the driver's copy or completion functions
+ * with a pointer to it, until it quiesces; and vhost keeps its completion
+ * state for the id, which rte_vhost_async_dma_unconfigure() refuses to
+ * free once the device is not valid, so that a device created later with
+ * the same id would inherit it.  So it stays allocated and stopped (its
+ * completion functions stay safe to call), and only the pool's view of it
+ * changes: what the pool does next is the same as for a device that is
+ * really gone. */
+static void
+dma_pool_unixctl_remove(struct unixctl_conn *conn, int argc OVS_UNUSED,
+                        const char *argv[], void *aux OVS_UNUSED)
+{
+    struct dma_dev *dev;
+
+    ovs_mutex_lock(&dma_mutex);
+    dev = dma_dev_find_by_name(argv[1]);
+    if (!dev) {
+        unixctl_command_reply_error(conn, "no such DMA device in the pool");
+    } else {
+        rte_dma_stop(dev->channel.dev_id);
+        dev->simulated_gone = true;
+        VLOG_WARN("DMA device %s removed (test only)", dev->name);
+        unixctl_command_reply(conn, NULL);
+    }
+    ovs_mutex_unlock(&dma_mutex);
+}
+
+/* dpdk/dma-simulate-start-failure, for tests only: while on, the
+ * rte_dma_start step of every device the pool opens reports failure. */
+static void
+dma_pool_unixctl_start_failure(struct unixctl_conn *conn,
+                               int argc OVS_UNUSED, const char *argv[],
+                               void *aux OVS_UNUSED)
+{
+    bool on = !strcmp(argv[1], "on");
+
+    if (!on && strcmp(argv[1], "off")) {
+        unixctl_command_reply_error(conn, "say on or off");
+        return;
+    }
+    ovs_mutex_lock(&dma_mutex);
+    if (on != simulate_start_failure) {
+        simulate_start_failure = on;
+        VLOG_WARN("DMA devices %s to start (test only)",
+                  on ? "fail" : "no longer fail");
+    }
+    ovs_mutex_unlock(&dma_mutex);
+    unixctl_command_reply(conn, NULL);
 }
