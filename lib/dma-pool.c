@@ -1131,10 +1131,8 @@ parse_pmd_cpu_mask(const struct smap *other_config)
 
 static void dma_pool_unixctl_show(struct unixctl_conn *, int argc,
                                   const char *argv[], void *aux);
-static void dma_pool_unixctl_hang(struct unixctl_conn *, int argc,
+static void dma_pool_unixctl_stop(struct unixctl_conn *, int argc,
                                   const char *argv[], void *aux);
-static void dma_pool_unixctl_remove(struct unixctl_conn *, int argc,
-                                    const char *argv[], void *aux);
 static void dma_pool_unixctl_start_failure(struct unixctl_conn *, int argc,
                                            const char *argv[], void *aux);
 
@@ -1148,9 +1146,10 @@ dma_pool_set_config(const struct smap *other_config)
         unixctl_command_register("dpdk/dma-show", "", 0, 0,
                                  dma_pool_unixctl_show, NULL);
         unixctl_command_register("dpdk/dma-simulate-hang", "DEVICE", 1, 1,
-                                 dma_pool_unixctl_hang, NULL);
+                                 dma_pool_unixctl_stop, NULL);
         unixctl_command_register("dpdk/dma-simulate-remove", "DEVICE", 1, 1,
-                                 dma_pool_unixctl_remove, NULL);
+                                 dma_pool_unixctl_stop,
+                                 CONST_CAST(char *, "remove"));
         unixctl_command_register("dpdk/dma-simulate-start-failure", "on|off",
                                  1, 1, dma_pool_unixctl_start_failure, NULL);
         ovs_mutex_lock(&dma_mutex);
@@ -1578,29 +1577,10 @@ dma_dev_find_by_name(const char *name)
     return dev;
 }
 
-/* dpdk/dma-simulate-hang, for tests only: the device stops copying, with
- * whatever it holds, and the pool is not told. */
-static void
-dma_pool_unixctl_hang(struct unixctl_conn *conn, int argc OVS_UNUSED,
-                      const char *argv[], void *aux OVS_UNUSED)
-{
-    struct dma_dev *dev;
-
-    ovs_mutex_lock(&dma_mutex);
-    dev = dma_dev_find_by_name(argv[1]);
-    if (!dev) {
-        unixctl_command_reply_error(conn, "no such DMA device in the pool");
-    } else {
-        rte_dma_stop(dev->channel.dev_id);
-        VLOG_WARN("DMA device %s stopped copying (test only)", dev->name);
-        unixctl_command_reply(conn, NULL);
-    }
-    ovs_mutex_unlock(&dma_mutex);
-}
-
-/* dpdk/dma-simulate-remove, for tests only: the device stops, with
- * whatever it holds, and answers the pool's queries no more, as after a
- * hot-unplug; the pool is not told, and has to notice.
+/* dpdk/dma-simulate-hang and dpdk/dma-simulate-remove, for tests only:
+ * the device stops copying, with whatever it holds, and the pool is not
+ * told.  With 'aux' non-null (remove), it also answers the pool's queries
+ * no more, as after a hot-unplug, and the pool has to notice.
  *
  * It is not really removed: freeing a dmadev that vhost has configured is
  * not safe.  rte_dma_close() frees the driver's private data while a PMD
@@ -1613,9 +1593,10 @@ dma_pool_unixctl_hang(struct unixctl_conn *conn, int argc OVS_UNUSED,
  * changes: what the pool does next is the same as for a device that is
  * really gone. */
 static void
-dma_pool_unixctl_remove(struct unixctl_conn *conn, int argc OVS_UNUSED,
-                        const char *argv[], void *aux OVS_UNUSED)
+dma_pool_unixctl_stop(struct unixctl_conn *conn, int argc OVS_UNUSED,
+                      const char *argv[], void *aux)
 {
+    bool remove = aux != NULL;
     struct dma_dev *dev;
 
     ovs_mutex_lock(&dma_mutex);
@@ -1624,8 +1605,9 @@ dma_pool_unixctl_remove(struct unixctl_conn *conn, int argc OVS_UNUSED,
         unixctl_command_reply_error(conn, "no such DMA device in the pool");
     } else {
         rte_dma_stop(dev->channel.dev_id);
-        dev->simulated_gone = true;
-        VLOG_WARN("DMA device %s removed (test only)", dev->name);
+        dev->simulated_gone |= remove;
+        VLOG_WARN("DMA device %s %s (test only)", dev->name,
+                  remove ? "removed" : "stopped copying");
         unixctl_command_reply(conn, NULL);
     }
     ovs_mutex_unlock(&dma_mutex);
