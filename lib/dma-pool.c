@@ -494,6 +494,10 @@ dma_dev_open(int16_t dev_id, bool software, unsigned int lcore,
     dev->software = software;
     dev->lcore = lcore;
     dev->ring_size = ring_size;
+    /* The hang watch counts from now, not from the epoch: a device that
+     * has not completed its first copies yet when first watched is new,
+     * not hung. */
+    dev->watch_since = time_msec();
     atomic_init(&dev->quiesced, false);
     atomic_init(&dev->busy_vrings, 0);
     atomic_init(&dev->failed, false);
