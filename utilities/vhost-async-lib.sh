@@ -37,10 +37,17 @@ va_wait_until() {
     return 1
 }
 
-# A child of this shell that it has not reaped yet is a zombie: dead.
+# A child of this shell that it has not reaped yet is a zombie: dead, but
+# only once its last thread is gone.  The main thread of a multi-threaded
+# process (ovs-vswitchd) turns zombie while the others are still exiting,
+# with its memory (hugepages) still mapped.
 va_pid_alive() {
-    kill -0 "$1" 2>/dev/null \
-        && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null
+    kill -0 "$1" 2>/dev/null || return 1
+    if grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null \
+       && [ "$(ls "/proc/$1/task" 2>/dev/null | wc -l)" -le 1 ]; then
+        return 1
+    fi
+    return 0
 }
 
 # va_stop_pid PID [SECONDS]
