@@ -304,6 +304,24 @@ va_kernel_guest_cleanup() {
     return 0
 }
 
+# va_port_counters
+#
+# Port counters as "tx_packets tx_dropped rx_packets rx_dropped", summed
+# over the ports of br0 but LOCAL, from OpenFlow port statistics (read
+# live).
+va_port_counters() {
+    timeout 10 ovs-ofctl dump-ports br0 | awk '
+        function num(key) {
+            if (!match($0, key "=[0-9]+")) return 0
+            return substr($0, RSTART + length(key) + 1,
+                          RLENGTH - length(key) - 1)
+        }
+        /port / { on = $0 ~ /port +[0-9]+:/ }
+        on && /rx pkts/ { rx += num("pkts"); rxd += num("drop") }
+        on && /tx pkts/ { tx += num("pkts"); txd += num("drop") }
+        END { printf "%d %d %d %d\n", tx, txd, rx, rxd }'
+}
+
 # va_mbufs_in_use PORT
 #
 # Mbufs of PORT's mempool that are neither in the pool's common ring nor
