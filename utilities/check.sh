@@ -27,6 +27,17 @@ make -C "$build" check TESTSUITEFLAGS="${TESTSUITEFLAGS:--j2}" 2>&1 \
 count() {
     grep -cE "^ *[0-9]+: .* $1" "$out" || true
 }
+# The end of each failed test's log, so that a CI log shows why.
+for n in $(sed -nE 's/^ *([0-9]+): .* FAILED \(.*/\1/p' "$out" | head -5); do
+    # autotest pads the directory's number to the width of the last.
+    for log in "$build"/tests/testsuite.dir/{,0,00}$n/testsuite.log; do
+        if [ -f "$log" ]; then
+            echo "--- test $n: the end of $log"
+            tail -n 40 "$log"
+        fi
+    done
+done
+
 passed=$(( $(count 'ok$') + $(count 'expected failure') ))
 failed=$(( $(count 'FAILED \(') + $(count 'UNEXPECTED PASS') ))
 skipped=$(count 'skipped \(')
