@@ -789,6 +789,55 @@ software_lcore(bool *runs_pmd)
     return rte_get_main_lcore();
 }
 
+/* Creates software device 'name' with its copy thread on 'lcore', and
+ * opens it.  Returns true if the name stays taken, by the open device or
+ * by one that could not be created or removed, so that the next try takes
+ * the next name. */
+static bool
+software_dev_try(const char *name, unsigned int lcore, bool runs_pmd)
+    OVS_REQUIRES(dma_mutex)
+{
+    char *args = xasprintf("lcore=%u", lcore);
+    int err = rte_eal_hotplug_add("vdev", name, args);
+
+    free(args);
+    if (err) {
+        char *what = xasprintf("rte_eal_hotplug_add failed: %s",
+                               rte_strerror(-err));
+
+        pool_open_failed(name, true, what);
+        free(what);
+        return true;
+    }
+
+    int id = rte_dma_get_dev_id_by_name(name);
+
+    if (id < 0) {
+        pool_open_failed(name, true, "it is no DMA device");
+    } else if (dma_dev_open(id, true, lcore, pool_cfg->ring_size)) {
+        if (runs_pmd) {
+            VLOG_WARN("software DMA device %s copies on lcore %u, whose "
+                      "CPU also runs a PMD thread: every EAL lcore's CPU "
+                      "does (give one a CPU of its own with "
+                      "dpdk-lcore-mask)", name, lcore);
+        }
+        return true;
+    }
+
+    /* Removing the vdev frees what a failed start left set up (the vchan's
+     * descriptors and rings) and the name, which the next try takes
+     * again. */
+    err = rte_eal_hotplug_remove("vdev", name);
+    if (err) {
+        static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
+
+        VLOG_WARN_RL(&rl, "cannot remove software DMA device %s: %s",
+                     name, rte_strerror(-err));
+        return true;
+    }
+    return false;
+}
+
 static void
 software_dev_create(void)
     OVS_REQUIRES(dma_mutex)
@@ -804,48 +853,9 @@ software_dev_create(void)
         free(name);
         name = xasprintf("dma_skeleton_ovs%u", ++n_software_created);
     }
-
-    char *args = xasprintf("lcore=%u", lcore);
-    int err = rte_eal_hotplug_add("vdev", name, args);
-
-    if (err) {
-        char *what = xasprintf("rte_eal_hotplug_add failed: %s",
-                               rte_strerror(-err));
-
-        /* The name may be taken, e.g. by an EAL --vdev: the next try
-         * takes the next one. */
+    if (software_dev_try(name, lcore, runs_pmd)) {
         n_software_created++;
-        pool_open_failed(name, true, what);
-        free(what);
-    } else {
-        int id = rte_dma_get_dev_id_by_name(name);
-
-        if (id < 0) {
-            pool_open_failed(name, true, "it is no DMA device");
-        }
-        if (id >= 0 && dma_dev_open(id, true, lcore, pool_cfg->ring_size)) {
-            n_software_created++;
-            if (runs_pmd) {
-                VLOG_WARN("software DMA device %s copies on lcore %u, whose "
-                          "CPU also runs a PMD thread: every EAL lcore's CPU "
-                          "does (give one a CPU of its own with "
-                          "dpdk-lcore-mask)", name, lcore);
-            }
-        } else {
-            /* Removing the vdev frees what a failed start left set up (the
-             * vchan's descriptors and rings) and the name, which the next
-             * try takes again. */
-            err = rte_eal_hotplug_remove("vdev", name);
-            if (err) {
-                static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
-
-                VLOG_WARN_RL(&rl, "cannot remove software DMA device %s: %s",
-                             name, rte_strerror(-err));
-                n_software_created++;
-            }
-        }
     }
-    free(args);
     free(name);
 }
 
