@@ -6,5 +6,8 @@ VHOST_ASYNC_LIB_FILES = \
 	lib/dma-pool.h \
 	lib/netdev-vhost-async.c \
 	lib/netdev-vhost-async.h \
+	lib/netdev-vhost-async-private.h \
+	lib/netdev-vhost-async-stats.c \
+	lib/netdev-vhost-async-watch.c \
 	lib/vhost-async-numa.c \
 	lib/vhost-async-numa.h

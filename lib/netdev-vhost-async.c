@@ -17,16 +17,14 @@
 #include <config.h>
 
 #include "netdev-vhost-async.h"
+#include "netdev-vhost-async-private.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include <rte_cycles.h>
 #include <rte_dmadev.h>
@@ -57,23 +55,6 @@
 
 VLOG_DEFINE_THIS_MODULE(netdev_vhost_async);
 
-/* Rules of ownership.
- *
- * - A (DMA device, vchan) belongs to the thread dma-pool gave it to; vhost
- *   serializes each vchan with its own lock when threads share one.
- * - A guest Rx vring in async mode ("async vring") has copies in flight
- *   between rte_vhost_submit_enqueue_burst() and the poll that returns
- *   their mbufs.  Every thread that submitted to it keeps an entry in its
- *   pending list and polls the vring every iteration until the vring has
- *   nothing in flight.  Entries of the non-PMD context, and those a PMD
- *   thread leaves behind when it exits, live in one shared list that the
- *   main thread polls.
- * - The vhost callbacks drain a vring (collect or drop every copy in
- *   flight) before the guest's memory can go away, and unregister its
- *   async channel: later submits then fail inside vhost and later sends
- *   copy with the CPU.  They take no OVS lock and wait for no PMD thread:
- *   the state here is found by vid in a lock-free table. */
-
 COVERAGE_DEFINE(vhost_async_submit);
 COVERAGE_DEFINE(vhost_async_dequeue);
 COVERAGE_DEFINE(vhost_async_small_refused);
@@ -87,28 +68,10 @@ COVERAGE_DEFINE(vhost_async_vring_full);
 COVERAGE_DEFINE(vhost_async_vring_cap);
 COVERAGE_DEFINE(vhost_async_error_drop);
 COVERAGE_DEFINE(vhost_async_lost);
-COVERAGE_DEFINE(vhost_async_dma_failure);
-COVERAGE_DEFINE(vhost_async_stalled);
-COVERAGE_DEFINE(vhost_async_stall_recovery);
-
-/* A vring with copies in flight none of which completes for this long is
- * reported: a hung or failed DMA reports failed copies only by
- * stalling. */
-#define VHOST_ASYNC_STALL_MSEC 3000
-
-/* A guest with a vring stalled this long is made to reconnect, which
- * resets its vrings (other_config:vhost-async-stall-recovery), at most
- * once a minute. */
-#define VHOST_ASYNC_RECOVER_MSEC 10000
-#define VHOST_ASYNC_RECOVER_INTERVAL_MSEC 60000
 
 #ifndef VHOST_F_LOG_ALL
 #define VHOST_F_LOG_ALL 26
 #endif
-
-/* vhost's limits (VHOST_MAX_VRING and RTE_DMADEV_DEFAULT_MAX). */
-#define VHOST_ASYNC_MAX_VRINGS 256
-#define VHOST_ASYNC_MAX_DMA    64
 
 /* How long a callback waits for a DMA device to finish copies before it
  * gives up on them (one vhost events thread serves every socket). */
@@ -130,39 +93,6 @@ COVERAGE_DEFINE(vhost_async_stall_recovery);
  * per 2 kB. */
 #define VHOST_ASYNC_COPY_UNIT 2048
 
-struct vhost_async_vring {
-    atomic_bool wanted;         /* Enabled Rx vring of an async socket. */
-    atomic_bool registered;     /* Async channel registered... */
-    atomic_bool async;          /* ...and the vring enabled: submit. */
-    atomic_bool error;          /* Copies stuck on a failed DMA device. */
-    atomic_int inflight;        /* Copies submitted, not yet returned. */
-    atomic_int cost;            /* Their DMA descriptors, estimated
-                                 * (guest Rx only). */
-    const struct dma_pool_channel *dq_channel;  /* Guest Tx: the channel of
-                                 * the copies in flight; only the thread
-                                 * that polls the rx queue uses it. */
-    atomic_uint64_t dma_mask;   /* DMA devices it has submitted to. */
-    atomic_uint64_t completed;  /* Copies that came back, ever... */
-    atomic_uint64_t drained;    /* ...of which dropped in a drain... */
-    atomic_uint64_t drained_bytes;  /* ...with these bytes. */
-    atomic_uint64_t cpu_copies; /* Packets the CPU copied instead. */
-
-    /* Stall watch, main thread only. */
-    uint64_t watch_completed;
-    long long int watch_since;
-    bool stalled;
-};
-
-/* One vhost device (guest connection), found by its vid. */
-struct vhost_async_dev {
-    int vid;
-    atomic_int n_vrings;        /* Highest vring id seen, plus one. */
-    bool reconnecting;          /* Main thread only: reconnect forced. */
-    atomic_bool paused;         /* Test only: completions not polled. */
-    struct ovs_list dead_node;  /* In 'dead_devs' once destroyed. */
-    struct vhost_async_vring vrings[VHOST_ASYNC_MAX_VRINGS];
-};
-
 static OVSRCU_TYPE(struct vhost_async_dev *) vhost_devs[RTE_MAX_VHOST_DEVICE];
 
 /* Destroyed devices, for the main thread to free. */
@@ -170,58 +100,12 @@ static struct ovs_mutex dead_mutex = OVS_MUTEX_INITIALIZER;
 static struct ovs_list dead_devs OVS_GUARDED_BY(dead_mutex)
     = OVS_LIST_INITIALIZER(&dead_devs);
 
-/* A vring a thread has copies in flight on, with the channel it used. */
-struct vhost_async_pending {
-    struct vhost_async_dev *vdev;
-    int vid;
-    uint16_t queue_id;
-    const struct dma_pool_channel *channel;
-};
-
-#define VHOST_ASYNC_MAX_PENDING 128
-
-/* Per-thread counters, shown by dpif-netdev/pmd-stats-show. */
-enum vhost_async_stat {
-    VA_STAT_DMA_TO_GUEST,       /* Packets to guests through DMA. */
-    VA_STAT_DMA_FROM_GUEST,     /* Packets from guests through DMA. */
-    VA_STAT_CPU_COPIES,         /* Packets of async vrings the CPU copied. */
-    VA_STAT_COMPLETIONS,        /* Copies to guests this thread collected. */
-    VA_STAT_DEFERRED_ADDED,     /* Vrings added to the pending list... */
-    VA_STAT_DEFERRED_DONE,      /* ...and done with... */
-    VA_STAT_DEFERRED_FULL,      /* ...or not added: the list was full. */
-    VA_STAT_POLL_CYCLES,        /* TSC cycles spent polling completions. */
-    VA_N_STATS
-};
-
-/* What a thread (or the non-PMD context) has copies in flight on. */
-struct vhost_async_pending_list {
-    struct vhost_async_pending entries[VHOST_ASYNC_MAX_PENDING];
-    size_t n;
-
-    unsigned int core_id;       /* NON_PMD_CORE_ID: the non-PMD context. */
-    struct ovs_list stats_node; /* In 'stats_lists'. */
-    atomic_uint64_t stats[VA_N_STATS];
-    uint64_t stats_base[VA_N_STATS];    /* pmd-stats-clear, 'stats_mutex'. */
-};
-
-static struct ovs_mutex stats_mutex = OVS_MUTEX_INITIALIZER;
-static struct ovs_list stats_lists OVS_GUARDED_BY(stats_mutex)
-    = OVS_LIST_INITIALIZER(&stats_lists);
-
 DEFINE_STATIC_PER_THREAD_DATA(struct vhost_async_pending_list *,
                               pmd_pending, NULL);
 
 static struct ovs_mutex shared_mutex = OVS_MUTEX_INITIALIZER;
 static struct vhost_async_pending_list shared_pending
     OVS_GUARDED_BY(shared_mutex) = { .core_id = NON_PMD_CORE_ID };
-
-static void
-pending_list_register(struct vhost_async_pending_list *list)
-{
-    ovs_mutex_lock(&stats_mutex);
-    ovs_list_push_back(&stats_lists, &list->stats_node);
-    ovs_mutex_unlock(&stats_mutex);
-}
 
 /* The calling thread's counters: its pending list's, else the non-PMD
  * context's, which only need atomicity, not 'shared_mutex'. */
@@ -247,67 +131,21 @@ static atomic_bool completions_paused = false;
  * The main thread tries again. */
 static atomic_bool registration_retry = false;
 
-/* Interface statistics of an async port.  "tx" is to the guest, as OVS
- * counts it. */
-enum vhost_async_port_stat {
-    VA_PORT_TX_DMA,             /* Packets to the guest through DMA. */
-    VA_PORT_RX_DMA,             /* Packets from the guest through DMA. */
-    VA_PORT_TX_INFLIGHT,        /* Copies in flight now, to the guest... */
-    VA_PORT_RX_INFLIGHT,        /* ...and from it. */
-    VA_PORT_CPU_COPIES,         /* Packets of async vrings the CPU copied. */
-    VA_PORT_TX_DRAINED,         /* Copies completed in a drain, their */
-    VA_PORT_RX_DRAINED,         /* packets dropped. */
-    VA_PORT_N_STATS
-};
-
-static const char *const port_stat_names[VA_PORT_N_STATS] = {
-    [VA_PORT_TX_DMA] = "tx_async_packets",
-    [VA_PORT_RX_DMA] = "rx_async_packets",
-    [VA_PORT_TX_INFLIGHT] = "tx_async_inflight",
-    [VA_PORT_RX_INFLIGHT] = "rx_async_inflight",
-    [VA_PORT_CPU_COPIES] = "async_cpu_copies",
-    [VA_PORT_TX_DRAINED] = "tx_async_drained",
-    [VA_PORT_RX_DRAINED] = "rx_async_drained",
-};
-
-/* A vhost-user client socket, by path. */
-struct vhost_async_socket {
-    char *port;                 /* Interface name. */
-    bool async;                 /* Registered with RTE_VHOST_USER_ASYNC_COPY. */
-    const char *sync_reason;    /* If !async, why. */
-    bool flags_block;           /* Other flags rule async out. */
-    bool reregister;            /* We unregistered it to change its flags:
-                                 * the port registers it again. */
-    char *error;                /* Async stopped until the guest reconnects. */
-    unsigned int n_dma_failures;
-    unsigned int n_stalled;     /* Vrings stalled now. */
-    long long int recovered;    /* When the watchdog last reset it. */
-    int guest_numa;             /* Its guest's node, as last logged. */
-    uint64_t totals[VA_PORT_N_STATS];   /* Of its past connections. */
-};
-
-static struct ovs_mutex socket_mutex = OVS_MUTEX_INITIALIZER;
-static struct shash sockets OVS_GUARDED_BY(socket_mutex)
+struct ovs_mutex vhost_async_socket_mutex = OVS_MUTEX_INITIALIZER;
+static struct shash sockets OVS_GUARDED_BY(vhost_async_socket_mutex)
     = SHASH_INITIALIZER(&sockets);
 
 /* options:vhost-async of each port that has it: "true" or "false"... */
-static struct shash port_options OVS_GUARDED_BY(socket_mutex)
+static struct shash port_options OVS_GUARDED_BY(vhost_async_socket_mutex)
     = SHASH_INITIALIZER(&port_options);
 /* ...and the bad value it was last given instead, if any. */
-static struct shash port_bad_options OVS_GUARDED_BY(socket_mutex)
+static struct shash port_bad_options OVS_GUARDED_BY(vhost_async_socket_mutex)
     = SHASH_INITIALIZER(&port_bad_options);
 
 static void retry_registrations(void);
 static void set_copy_threshold(const struct smap *ovs_other_config);
-static void set_stall_recovery(const struct smap *ovs_other_config);
 static void switch_sockets(void);
 static void free_dead_devs(void);
-static void watch_vrings(void);
-static void handle_dma_failures(void);
-
-/* A vring went into error: the main thread forces its guest to
- * reconnect. */
-static atomic_bool vring_errors = false;
 
 /* Written by the main thread as other_config changes, read by any. */
 static atomic_bool vhost_async_enabled = false;
@@ -318,9 +156,6 @@ static atomic_bool vhost_async_enabled = false;
 #define VHOST_ASYNC_COPY_THRESHOLD_DEFAULT 256
 #define VHOST_ASYNC_COPY_THRESHOLD_MAX 65536
 static atomic_uint copy_threshold = VHOST_ASYNC_COPY_THRESHOLD_DEFAULT;
-
-/* other_config:vhost-async-stall-recovery; main thread only. */
-static bool stall_recovery = true;
 
 char *
 netdev_vhost_async_check_dpdk_version(const char *version)
@@ -420,7 +255,7 @@ netdev_vhost_async_set_config(const struct smap *ovs_other_config)
                                  netdev_vhost_async_unixctl_pause, NULL);
         unixctl_command_register("netdev-vhost-async/show", "", 0, 0,
                                  netdev_vhost_async_unixctl_show, NULL);
-        pending_list_register(&shared_pending);
+        vhost_async_stats_register(&shared_pending);
         ovsthread_once_done(&check_once);
     }
 
@@ -439,7 +274,7 @@ netdev_vhost_async_set_config(const struct smap *ovs_other_config)
     atomic_store_relaxed(&vhost_async_enabled, enabled);
     if (enabled) {
         set_copy_threshold(ovs_other_config);
-        set_stall_recovery(ovs_other_config);
+        vhost_async_set_stall_recovery(ovs_other_config);
     }
 
     bool paused;
@@ -447,11 +282,11 @@ netdev_vhost_async_set_config(const struct smap *ovs_other_config)
 
     dma_pool_set_config(enabled ? ovs_other_config : NULL);
     dma_pool_run(!paused);
-    handle_dma_failures();
+    vhost_async_handle_dma_failures();
     retry_registrations();
     switch_sockets();
     free_dead_devs();
-    watch_vrings();
+    vhost_async_watch_vrings();
 }
 
 static void
@@ -494,35 +329,6 @@ set_copy_threshold(const struct smap *ovs_other_config)
     }
 }
 
-static void
-set_stall_recovery(const struct smap *ovs_other_config)
-{
-    static char *last_bad;
-    const char *value = smap_get_def(ovs_other_config,
-                                     "vhost-async-stall-recovery", "true");
-    bool new;
-
-    if (!strcmp(value, "true") || !strcmp(value, "false")) {
-        new = !strcmp(value, "true");
-    } else {
-        if (!last_bad || strcmp(last_bad, value)) {
-            VLOG_WARN("vhost-async-stall-recovery=%s is not valid (true or "
-                      "false); keeping %s", value,
-                      stall_recovery ? "true" : "false");
-            free(last_bad);
-            last_bad = xstrdup(value);
-        }
-        return;
-    }
-    free(last_bad);
-    last_bad = NULL;
-    if (new != stall_recovery) {
-        VLOG_INFO("vhost async: guests with stalled vrings are %s",
-                  new ? "made to reconnect" : "only reported");
-        stall_recovery = new;
-    }
-}
-
 /* True if every packet of the burst is shorter than the copy threshold. */
 static bool
 burst_is_small(struct rte_mbuf **pkts, uint16_t count)
@@ -556,7 +362,7 @@ socket_record(const char *port, const char *socket, const char *sync_reason,
 {
     struct vhost_async_socket *sock;
 
-    ovs_mutex_lock(&socket_mutex);
+    ovs_mutex_lock(&vhost_async_socket_mutex);
     sock = shash_find_data(&sockets, socket);
     if (!sock) {
         sock = xzalloc(sizeof *sock);
@@ -568,7 +374,7 @@ socket_record(const char *port, const char *socket, const char *sync_reason,
     sock->async = !sync_reason;
     sock->sync_reason = sync_reason;
     sock->flags_block = flags_block;
-    ovs_mutex_unlock(&socket_mutex);
+    ovs_mutex_unlock(&vhost_async_socket_mutex);
 }
 
 void
@@ -577,7 +383,7 @@ netdev_vhost_async_set_port_config(const char *port, const struct smap *args)
     const char *value = smap_get(args, "vhost-async");
     bool valid = !value || !strcmp(value, "true") || !strcmp(value, "false");
 
-    ovs_mutex_lock(&socket_mutex);
+    ovs_mutex_lock(&vhost_async_socket_mutex);
     const char *old = shash_find_data(&port_options, port);
     const char *bad = shash_find_data(&port_bad_options, port);
 
@@ -606,16 +412,16 @@ netdev_vhost_async_set_port_config(const char *port, const struct smap *args)
              * be. */
         }
     }
-    ovs_mutex_unlock(&socket_mutex);
+    ovs_mutex_unlock(&vhost_async_socket_mutex);
 }
 
 void
 netdev_vhost_async_forget_port(const char *port)
 {
-    ovs_mutex_lock(&socket_mutex);
+    ovs_mutex_lock(&vhost_async_socket_mutex);
     free(shash_find_and_delete(&port_options, port));
     free(shash_find_and_delete(&port_bad_options, port));
-    ovs_mutex_unlock(&socket_mutex);
+    ovs_mutex_unlock(&vhost_async_socket_mutex);
 }
 
 uint64_t
@@ -625,11 +431,11 @@ netdev_vhost_async_register_flags(const char *port, const char *socket,
     const char *why = NULL;
     const char *option;
 
-    ovs_mutex_lock(&socket_mutex);
+    ovs_mutex_lock(&vhost_async_socket_mutex);
     option = shash_find_data(&port_options, port);
     option = option && !strcmp(option, "true") ? "true"
              : option ? "false" : NULL;
-    ovs_mutex_unlock(&socket_mutex);
+    ovs_mutex_unlock(&vhost_async_socket_mutex);
 
     if (option && !strcmp(option, "false")) {
         socket_record(port, socket, "options:vhost-async=false", false);
@@ -666,9 +472,9 @@ netdev_vhost_async_unregister(const char *socket)
 {
     struct vhost_async_socket *sock;
 
-    ovs_mutex_lock(&socket_mutex);
+    ovs_mutex_lock(&vhost_async_socket_mutex);
     sock = shash_find_and_delete(&sockets, socket);
-    ovs_mutex_unlock(&socket_mutex);
+    ovs_mutex_unlock(&vhost_async_socket_mutex);
     if (sock) {
         free(sock->port);
         free(sock->error);
@@ -681,7 +487,7 @@ netdev_vhost_async_get_status(const char *socket, struct smap *args)
 {
     const struct vhost_async_socket *sock;
 
-    ovs_mutex_lock(&socket_mutex);
+    ovs_mutex_lock(&vhost_async_socket_mutex);
     sock = shash_find_data(&sockets, socket);
     if (sock) {
         if (sock->async && netdev_vhost_async_enabled()) {
@@ -703,7 +509,7 @@ netdev_vhost_async_get_status(const char *socket, struct smap *args)
                             sock->n_stalled);
         }
     }
-    ovs_mutex_unlock(&socket_mutex);
+    ovs_mutex_unlock(&vhost_async_socket_mutex);
 
     /* Dirty page logging, which live migration needs, is offered only by
      * sockets registered without async. */
@@ -718,7 +524,7 @@ netdev_vhost_async_get_status(const char *socket, struct smap *args)
 /* Whether 'sock' should be registered with async copies now. */
 static bool
 socket_wants_async(const struct vhost_async_socket *sock)
-    OVS_REQUIRES(socket_mutex)
+    OVS_REQUIRES(vhost_async_socket_mutex)
 {
     const char *option = shash_find_data(&port_options, sock->port);
 
@@ -738,7 +544,7 @@ switch_sockets(void)
     struct shash todo = SHASH_INITIALIZER(&todo);
     struct shash_node *node;
 
-    ovs_mutex_lock(&socket_mutex);
+    ovs_mutex_lock(&vhost_async_socket_mutex);
     SHASH_FOR_EACH (node, &sockets) {
         struct vhost_async_socket *sock = node->data;
         const char *option = shash_find_data(&port_options, sock->port);
@@ -753,7 +559,7 @@ switch_sockets(void)
                                                    want ? "with" : "without"));
         }
     }
-    ovs_mutex_unlock(&socket_mutex);
+    ovs_mutex_unlock(&vhost_async_socket_mutex);
 
     SHASH_FOR_EACH (node, &todo) {
         char *what = node->data;
@@ -782,13 +588,13 @@ netdev_vhost_async_take_reregistration(const char *socket)
     struct vhost_async_socket *sock;
     bool reregister = false;
 
-    ovs_mutex_lock(&socket_mutex);
+    ovs_mutex_lock(&vhost_async_socket_mutex);
     sock = shash_find_data(&sockets, socket);
     if (sock) {
         reregister = sock->reregister;
         sock->reregister = false;
     }
-    ovs_mutex_unlock(&socket_mutex);
+    ovs_mutex_unlock(&vhost_async_socket_mutex);
     return reregister;
 }
 
@@ -801,17 +607,25 @@ netdev_vhost_async_mempool_extra(int n_txq)
            ? n_txq * VHOST_ASYNC_VRING_MAX_MBUFS : 0;
 }
 
-/* The socket of device 'vid', or NULL.  The caller holds socket_mutex. */
-static struct vhost_async_socket *
-socket_of_vid(int vid)
-    OVS_REQUIRES(socket_mutex)
+/* The socket registered at 'path', or NULL. */
+struct vhost_async_socket *
+vhost_async_socket_find(const char *path)
+    OVS_REQUIRES(vhost_async_socket_mutex)
+{
+    return shash_find_data(&sockets, path);
+}
+
+/* The socket of device 'vid', or NULL. */
+struct vhost_async_socket *
+vhost_async_socket_of_vid(int vid)
+    OVS_REQUIRES(vhost_async_socket_mutex)
 {
     char ifname[PATH_MAX];
 
     if (rte_vhost_get_ifname(vid, ifname, sizeof ifname)) {
         return NULL;
     }
-    return shash_find_data(&sockets, ifname);
+    return vhost_async_socket_find(ifname);
 }
 
 static bool
@@ -820,15 +634,15 @@ vid_is_async(int vid)
     const struct vhost_async_socket *sock;
     bool async;
 
-    ovs_mutex_lock(&socket_mutex);
-    sock = socket_of_vid(vid);
+    ovs_mutex_lock(&vhost_async_socket_mutex);
+    sock = vhost_async_socket_of_vid(vid);
     async = sock && sock->async;
-    ovs_mutex_unlock(&socket_mutex);
+    ovs_mutex_unlock(&vhost_async_socket_mutex);
     return async;
 }
 
-static struct vhost_async_dev *
-vdev_get(int vid)
+struct vhost_async_dev *
+vhost_async_vdev_get(int vid)
 {
     if (OVS_UNLIKELY(vid < 0 || vid >= RTE_MAX_VHOST_DEVICE)) {
         return NULL;
@@ -836,11 +650,26 @@ vdev_get(int vid)
     return ovsrcu_get(struct vhost_async_dev *, &vhost_devs[vid]);
 }
 
+/* The device of the lowest vid from '*vid' on, with '*vid' set to that
+ * vid, or NULL if there is none (VHOST_ASYNC_FOR_EACH_VDEV). */
+struct vhost_async_dev *
+vhost_async_vdev_next(int *vid)
+{
+    for (; *vid < RTE_MAX_VHOST_DEVICE; (*vid)++) {
+        struct vhost_async_dev *vdev = vhost_async_vdev_get(*vid);
+
+        if (vdev) {
+            return vdev;
+        }
+    }
+    return NULL;
+}
+
 /* Only the vhost events thread creates and destroys these. */
 static struct vhost_async_dev *
 vdev_create(int vid)
 {
-    struct vhost_async_dev *vdev = vdev_get(vid);
+    struct vhost_async_dev *vdev = vhost_async_vdev_get(vid);
 
     if (!vdev && vid >= 0 && vid < RTE_MAX_VHOST_DEVICE && vid_is_async(vid)) {
         vdev = xzalloc(sizeof *vdev);
@@ -867,22 +696,6 @@ vdev_create(int vid)
     return vdev;
 }
 
-static bool
-is_guest_rx(uint16_t queue_id)
-{
-    /* Even vrings carry packets to the guest (VIRTIO_RXQ). */
-    return queue_id < VHOST_ASYNC_MAX_VRINGS && !(queue_id & 1);
-}
-
-static bool
-vring_is_async(const struct vhost_async_vring *vr)
-{
-    bool async;
-
-    atomic_read_relaxed(&vr->async, &async);
-    return async;
-}
-
 static void
 vring_register(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked)
 {
@@ -900,7 +713,7 @@ vring_register(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked)
     if (error) {
         /* A vring in error waits for its device to be destroyed, which
          * the main thread forces. */
-        atomic_store_relaxed(&vring_errors, true);
+        vhost_async_report_vring_error();
         return;
     }
     if (vring_is_async(vr)) {
@@ -939,11 +752,12 @@ retry_registrations(void)
         return;
     }
     atomic_store_relaxed(&registration_retry, false);
-    for (int vid = 0; vid < RTE_MAX_VHOST_DEVICE; vid++) {
-        /* Not quiescent here: 'vdev' stays valid during the loop. */
-        struct vhost_async_dev *vdev = vdev_get(vid);
 
-        for (uint16_t q = 0; vdev && q < VHOST_ASYNC_MAX_VRINGS; q++) {
+    struct vhost_async_dev *vdev;
+
+    /* Not quiescent here: 'vdev' stays valid during the loop. */
+    VHOST_ASYNC_FOR_EACH_VDEV (vdev, vid) {
+        for (uint16_t q = 0; q < VHOST_ASYNC_MAX_VRINGS; q++) {
             struct vhost_async_vring *vr = &vdev->vrings[q];
             bool wanted;
 
@@ -959,277 +773,25 @@ retry_registrations(void)
     }
 }
 
-/* Makes the vhost library drop its connection on 'path' by shutting
- * down the socket under it: it destroys the device, which drains every
- * vring, and reconnects to the guest, which starts afresh. */
-static bool
-socket_force_reconnect(const char *path)
-{
-    DIR *dir = opendir("/proc/self/fd");
-    struct dirent *de;
-    bool found = false;
-
-    if (!dir) {
-        return false;
-    }
-    while ((de = readdir(dir)) != NULL) {
-        struct sockaddr_un sun;
-        socklen_t len = sizeof sun;
-        int fd = atoi(de->d_name);
-
-        if (!isdigit((unsigned char) de->d_name[0]) || fd == dirfd(dir)
-            || getpeername(fd, (struct sockaddr *) &sun, &len)
-            || sun.sun_family != AF_UNIX
-            || len <= offsetof(struct sockaddr_un, sun_path)) {
-            continue;
-        }
-        sun.sun_path[MIN(len - offsetof(struct sockaddr_un, sun_path),
-                         sizeof sun.sun_path - 1)] = '\0';
-        if (!strcmp(sun.sun_path, path)) {
-            found = !shutdown(fd, SHUT_RDWR) || found;
-        }
-    }
-    closedir(dir);
-    return found;
-}
-
-/* Main thread: puts in error every vring with copies in flight on a
- * failed DMA device, and makes its guest reconnect. */
-static void
-handle_dma_failures(void)
-{
-    static long long int next_scan;
-    uint64_t failed = dma_pool_failed_mask();
-
-    bool errors;
-
-    /* Threads may still submit to a failed device until they quiesce:
-     * look again now and then. */
-    atomic_read_relaxed(&vring_errors, &errors);
-    if ((!failed && !errors) || time_msec() < next_scan) {
-        return;
-    }
-    next_scan = time_msec() + 1000;
-    atomic_store_relaxed(&vring_errors, false);
-
-    for (int vid = 0; vid < RTE_MAX_VHOST_DEVICE; vid++) {
-        struct vhost_async_dev *vdev = vdev_get(vid);
-        bool stuck = false;
-        int n_stuck = 0;
-        int n_vrings;
-
-        if (!vdev || vdev->reconnecting) {
-            continue;
-        }
-        atomic_read_relaxed(&vdev->n_vrings, &n_vrings);
-        for (int q = 0; q < n_vrings; q++) {
-            struct vhost_async_vring *vr = &vdev->vrings[q];
-            uint64_t mask;
-            int inflight;
-            bool error;
-            bool wanted;
-
-            atomic_read_relaxed(&vr->inflight, &inflight);
-            atomic_read_relaxed(&vr->dma_mask, &mask);
-            atomic_read_relaxed(&vr->error, &error);
-            atomic_read_relaxed(&vr->wanted, &wanted);
-            if (error && !wanted && !(inflight > 0 && mask & failed)) {
-                /* Disabled by the guest: reset it once the guest is done
-                 * with what it is doing (e.g. changing its memory table)
-                 * and enables it again, or closes it. */
-                continue;
-            }
-            if (error || (inflight > 0 && mask & failed)) {
-                atomic_store_relaxed(&vr->error, true);
-                n_stuck += MAX(inflight, 0);
-                stuck = true;
-            }
-        }
-        if (!stuck) {
-            continue;
-        }
-        vdev->reconnecting = true;
-
-        struct vhost_async_socket *sock;
-        char path[PATH_MAX];
-
-        ovs_mutex_lock(&socket_mutex);
-        sock = socket_of_vid(vid);
-        if (sock && !rte_vhost_get_ifname(vid, path, sizeof path)) {
-            if (n_stuck) {
-                VLOG_WARN("%s: %d copies to the guest are stuck on a failed "
-                          "DMA device: dropping its traffic until the guest "
-                          "reconnects, which is forced now", sock->port,
-                          n_stuck);
-                free(sock->error);
-                sock->error = xasprintf("%d copies stuck on a failed DMA "
-                                        "device; reconnecting", n_stuck);
-                sock->n_dma_failures++;
-                COVERAGE_INC(vhost_async_dma_failure);
-            } else {
-                VLOG_WARN("%s: the guest disabled a vring with copies in "
-                          "flight, which vhost could not hand back to it: "
-                          "forcing a reconnect to reset its vrings",
-                          sock->port);
-                free(sock->error);
-                sock->error = xstrdup("vring disabled with copies in "
-                                      "flight; reconnecting");
-            }
-            if (!socket_force_reconnect(path)) {
-                VLOG_WARN("%s: cannot find the connection to %s: the "
-                          "guest must reconnect by itself", sock->port,
-                          path);
-            }
-        }
-        ovs_mutex_unlock(&socket_mutex);
-    }
-}
-
 /* Test only: stops or resumes polling the completions of 'port'. */
 static bool
 pause_port(const char *port, bool pause)
 {
+    struct vhost_async_dev *vdev;
     bool found = false;
 
-    for (int vid = 0; vid < RTE_MAX_VHOST_DEVICE; vid++) {
-        struct vhost_async_dev *vdev = vdev_get(vid);
+    VHOST_ASYNC_FOR_EACH_VDEV (vdev, vid) {
         const struct vhost_async_socket *sock;
 
-        if (vdev) {
-            ovs_mutex_lock(&socket_mutex);
-            sock = socket_of_vid(vid);
-            if (sock && !strcmp(sock->port, port)) {
-                atomic_store_relaxed(&vdev->paused, pause);
-                found = true;
-            }
-            ovs_mutex_unlock(&socket_mutex);
+        ovs_mutex_lock(&vhost_async_socket_mutex);
+        sock = vhost_async_socket_of_vid(vid);
+        if (sock && !strcmp(sock->port, port)) {
+            atomic_store_relaxed(&vdev->paused, pause);
+            found = true;
         }
+        ovs_mutex_unlock(&vhost_async_socket_mutex);
     }
     return found;
-}
-
-/* Main thread: makes OVS refresh the Interface status of 'port'. */
-static void
-status_changed(const char *port)
-{
-    struct netdev *netdev = netdev_from_name(port);
-
-    if (netdev) {
-        netdev_change_seq_changed(netdev);
-        netdev_close(netdev);
-    }
-}
-
-/* Main thread: makes the guest of 'vdev', whose vrings stopped
- * completing copies, reconnect: its device is destroyed, which drains
- * every vring (failing the DMA devices that hold copies for good), and
- * comes back with fresh vrings. */
-static void
-stall_recover(struct vhost_async_dev *vdev, struct vhost_async_socket *sock,
-              int n_stalled, long long int msec)
-    OVS_REQUIRES(socket_mutex)
-{
-    char path[PATH_MAX];
-
-    if (rte_vhost_get_ifname(vdev->vid, path, sizeof path)) {
-        return;
-    }
-    VLOG_WARN("%s: %d vrings completed no copy for %lld ms: forcing the "
-              "guest to reconnect", sock->port, n_stalled, msec);
-    COVERAGE_INC(vhost_async_stall_recovery);
-    free(sock->error);
-    sock->error = xstrdup("vrings stalled; reconnecting");
-    vdev->reconnecting = true;
-    if (!socket_force_reconnect(path)) {
-        VLOG_WARN("%s: cannot find the connection to %s: the guest must "
-                  "reconnect by itself", sock->port, path);
-    }
-}
-
-/* Main thread, once a second: reports vrings whose copies in flight stop
- * completing, and when they complete again, and tells the DMA pool. */
-static void
-watch_vrings(void)
-{
-    static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 20);
-    static long long int next;
-    long long int now = time_msec();
-
-    if (now < next) {
-        return;
-    }
-    next = now + 1000;
-
-    unsigned int dev_stalled[VHOST_ASYNC_MAX_DMA] = { 0 };
-
-    for (int vid = 0; vid < RTE_MAX_VHOST_DEVICE; vid++) {
-        struct vhost_async_dev *vdev = vdev_get(vid);
-        long long int stalled_since = LLONG_MAX;
-        int n_stalled = 0;
-        int n_vrings;
-
-        if (!vdev) {
-            continue;
-        }
-        atomic_read_relaxed(&vdev->n_vrings, &n_vrings);
-        for (int q = 0; q < n_vrings; q++) {
-            struct vhost_async_vring *vr = &vdev->vrings[q];
-            uint64_t completed, mask;
-            int inflight;
-
-            atomic_read_relaxed(&vr->inflight, &inflight);
-            atomic_read_relaxed(&vr->completed, &completed);
-            if (inflight <= 0 || completed != vr->watch_completed
-                || !vr->watch_since) {
-                if (vr->stalled) {
-                    VLOG_INFO("vhost device %d vring %d: copies complete "
-                              "again", vid, q);
-                }
-                vr->stalled = false;
-                vr->watch_completed = completed;
-                vr->watch_since = now;
-            } else if (now - vr->watch_since >= VHOST_ASYNC_STALL_MSEC
-                       && !vr->stalled) {
-                vr->stalled = true;
-                COVERAGE_INC(vhost_async_stalled);
-                VLOG_WARN_RL(&rl, "vhost device %d vring %d: %d copies in "
-                             "flight, none completed for %lld ms", vid, q,
-                             inflight, now - vr->watch_since);
-            }
-            if (vr->stalled) {
-                n_stalled++;
-                stalled_since = MIN(stalled_since, vr->watch_since);
-                atomic_read_relaxed(&vr->dma_mask, &mask);
-                for (int i = 0; mask; i++, mask >>= 1) {
-                    dev_stalled[i] += mask & 1;
-                }
-            }
-        }
-
-        struct vhost_async_socket *sock;
-        char *port = NULL;
-
-        ovs_mutex_lock(&socket_mutex);
-        sock = socket_of_vid(vid);
-        if (sock && sock->n_stalled != n_stalled) {
-            sock->n_stalled = n_stalled;
-            port = xstrdup(sock->port);
-        }
-        if (sock && n_stalled && stall_recovery && !vdev->reconnecting
-            && now - stalled_since >= VHOST_ASYNC_RECOVER_MSEC
-            && (!sock->recovered
-                || now - sock->recovered
-                   >= VHOST_ASYNC_RECOVER_INTERVAL_MSEC)) {
-            stall_recover(vdev, sock, n_stalled, now - stalled_since);
-            sock->recovered = now;
-        }
-        ovs_mutex_unlock(&socket_mutex);
-        if (port) {
-            status_changed(port);
-            free(port);
-        }
-    }
-    dma_pool_set_stalled_vrings(dev_stalled, ARRAY_SIZE(dev_stalled));
 }
 
 static int
@@ -1253,31 +815,6 @@ vring_count_cpu_copies(struct vhost_async_vring *vr, uint16_t n)
     uint64_t orig;
 
     atomic_add_relaxed(&vr->cpu_copies, n, &orig);
-}
-
-/* Adds the counters of 'vdev' to 'counts'. */
-static void
-vdev_count(struct vhost_async_dev *vdev, uint64_t counts[VA_PORT_N_STATS])
-{
-    int n_vrings;
-
-    atomic_read_relaxed(&vdev->n_vrings, &n_vrings);
-    for (int q = 0; q < n_vrings; q++) {
-        struct vhost_async_vring *vr = &vdev->vrings[q];
-        uint64_t completed, drained, cpu;
-        bool tx = is_guest_rx(q);
-        int inflight;
-
-        atomic_read_relaxed(&vr->completed, &completed);
-        atomic_read_relaxed(&vr->drained, &drained);
-        atomic_read_relaxed(&vr->cpu_copies, &cpu);
-        atomic_read_relaxed(&vr->inflight, &inflight);
-        counts[tx ? VA_PORT_TX_DMA : VA_PORT_RX_DMA] += completed - drained;
-        counts[tx ? VA_PORT_TX_INFLIGHT : VA_PORT_RX_INFLIGHT]
-            += MAX(inflight, 0);
-        counts[VA_PORT_CPU_COPIES] += cpu;
-        counts[tx ? VA_PORT_TX_DRAINED : VA_PORT_RX_DRAINED] += drained;
-    }
 }
 
 /* Forgets 'n' packets whose copies vhost gave back to 'queue_id' of
@@ -1433,7 +970,7 @@ vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked,
                                                  &used1)
                     && used1 == used0) {
                     atomic_store_relaxed(&vr->error, true);
-                    atomic_store_relaxed(&vring_errors, true);
+                    vhost_async_report_vring_error();
                 }
             }
         }
@@ -1493,8 +1030,8 @@ netdev_vhost_async_new_device(int vid)
         char *numa_port = NULL;
 
         /* A new connection starts with fresh vrings. */
-        ovs_mutex_lock(&socket_mutex);
-        sock = socket_of_vid(vid);
+        ovs_mutex_lock(&vhost_async_socket_mutex);
+        sock = vhost_async_socket_of_vid(vid);
         if (sock && sock->error) {
             VLOG_INFO("%s: guest reconnected: vhost async copies again",
                       sock->port);
@@ -1508,7 +1045,7 @@ netdev_vhost_async_new_device(int vid)
                 numa_port = xstrdup(sock->port);
             }
         }
-        ovs_mutex_unlock(&socket_mutex);
+        ovs_mutex_unlock(&vhost_async_socket_mutex);
         if (numa_port) {
             log_numa_plan(numa_port, guest_numa);
             free(numa_port);
@@ -1531,7 +1068,7 @@ netdev_vhost_async_vring_state_changed(int vid, uint16_t queue_id,
     if (queue_id >= VHOST_ASYNC_MAX_VRINGS) {
         return;
     }
-    vdev = enable ? vdev_create(vid) : vdev_get(vid);
+    vdev = enable ? vdev_create(vid) : vhost_async_vdev_get(vid);
     if (!vdev) {
         return;
     }
@@ -1547,7 +1084,7 @@ netdev_vhost_async_vring_state_changed(int vid, uint16_t queue_id,
 void
 netdev_vhost_async_destroy_device(int vid)
 {
-    struct vhost_async_dev *vdev = vdev_get(vid);
+    struct vhost_async_dev *vdev = vhost_async_vdev_get(vid);
 
     if (!vdev) {
         return;
@@ -1560,9 +1097,9 @@ netdev_vhost_async_destroy_device(int vid)
     uint64_t counts[VA_PORT_N_STATS] = { 0 };
     struct vhost_async_socket *sock;
 
-    vdev_count(vdev, counts);
-    ovs_mutex_lock(&socket_mutex);
-    sock = socket_of_vid(vid);
+    vhost_async_vdev_count(vdev, counts);
+    ovs_mutex_lock(&vhost_async_socket_mutex);
+    sock = vhost_async_socket_of_vid(vid);
     if (sock) {
         for (int i = 0; i < VA_PORT_N_STATS; i++) {
             if (i != VA_PORT_TX_INFLIGHT && i != VA_PORT_RX_INFLIGHT) {
@@ -1570,7 +1107,7 @@ netdev_vhost_async_destroy_device(int vid)
             }
         }
     }
-    ovs_mutex_unlock(&socket_mutex);
+    ovs_mutex_unlock(&vhost_async_socket_mutex);
 
     /* Pending entries see the table change and let go. */
     ovsrcu_set(&vhost_devs[vid], NULL);
@@ -1667,7 +1204,7 @@ pending_add(struct vhost_async_pending_list *list,
 static bool
 pending_poll(const struct vhost_async_pending *p, unsigned int *n_done)
 {
-    struct vhost_async_dev *vdev = vdev_get(p->vid);
+    struct vhost_async_dev *vdev = vhost_async_vdev_get(p->vid);
     struct rte_mbuf *pkts[VHOST_ASYNC_BURST];
     struct vhost_async_vring *vr;
     int inflight;
@@ -1792,7 +1329,7 @@ uint16_t
 netdev_vhost_async_enqueue_burst(int vid, uint16_t queue_id,
                                  struct rte_mbuf **pkts, uint16_t count)
 {
-    struct vhost_async_dev *vdev = vdev_get(vid);
+    struct vhost_async_dev *vdev = vhost_async_vdev_get(vid);
     struct vhost_async_pending_list *list;
     const struct dma_pool_channel *channel;
     struct vhost_async_vring *vr;
@@ -1901,7 +1438,7 @@ netdev_vhost_async_dequeue_burst(int vid, uint16_t queue_id,
                                  struct rte_mempool *mp,
                                  struct rte_mbuf **pkts, uint16_t count)
 {
-    struct vhost_async_dev *vdev = vdev_get(vid);
+    struct vhost_async_dev *vdev = vhost_async_vdev_get(vid);
     struct vhost_async_pending_list *list;
     const struct dma_pool_channel *channel;
     struct vhost_async_vring *vr;
@@ -1980,7 +1517,7 @@ netdev_vhost_async_attach_thread(unsigned int core_id)
     struct vhost_async_pending_list *list = xzalloc(sizeof *list);
 
     list->core_id = core_id;
-    pending_list_register(list);
+    vhost_async_stats_register(list);
     *pmd_pending_get() = list;
     dma_pool_attach_thread(core_id);
 }
@@ -2009,9 +1546,7 @@ netdev_vhost_async_detach_thread(void)
     *pmd_pending_get() = NULL;
     ovs_mutex_unlock(&shared_mutex);
 
-    ovs_mutex_lock(&stats_mutex);
-    ovs_list_remove(&list->stats_node);
-    ovs_mutex_unlock(&stats_mutex);
+    vhost_async_stats_unregister(list);
     free(list);
     dma_pool_detach_thread();
 }
@@ -2044,7 +1579,7 @@ netdev_vhost_async_wait(void)
     }
     dma_pool_wait();
     if (netdev_vhost_async_enabled()) {
-        /* watch_vrings(). */
+        /* vhost_async_watch_vrings(). */
         poll_timer_wait(1000);
     }
 }
@@ -2058,24 +1593,20 @@ netdev_vhost_async_unixctl_show(struct unixctl_conn *conn,
                                 void *aux OVS_UNUSED)
 {
     struct ds s = DS_EMPTY_INITIALIZER;
+    struct vhost_async_dev *vdev;
 
-    for (int vid = 0; vid < RTE_MAX_VHOST_DEVICE; vid++) {
-        struct vhost_async_dev *vdev = vdev_get(vid);
+    VHOST_ASYNC_FOR_EACH_VDEV (vdev, vid) {
         const struct vhost_async_socket *sock;
-        int n_vrings;
 
-        if (!vdev) {
-            continue;
-        }
-        ovs_mutex_lock(&socket_mutex);
-        sock = socket_of_vid(vid);
+        ovs_mutex_lock(&vhost_async_socket_mutex);
+        sock = vhost_async_socket_of_vid(vid);
         ds_put_format(&s, "%s (vhost device %d)%s%s\n",
                       sock ? sock->port : "?", vid,
                       sock && sock->error ? ": " : "",
                       sock && sock->error ? sock->error : "");
-        ovs_mutex_unlock(&socket_mutex);
+        ovs_mutex_unlock(&vhost_async_socket_mutex);
 
-        atomic_read_relaxed(&vdev->n_vrings, &n_vrings);
+        int n_vrings = vhost_async_vdev_n_vrings(vdev);
         for (int q = 0; q < n_vrings; q++) {
             struct vhost_async_vring *vr = &vdev->vrings[q];
             int inflight, cost;
@@ -2095,174 +1626,4 @@ netdev_vhost_async_unixctl_show(struct unixctl_conn *conn,
     }
     unixctl_command_reply(conn, ds_cstr(&s));
     ds_destroy(&s);
-}
-
-/* Interface statistics. */
-
-void
-netdev_vhost_async_get_custom_stats(const char *socket, int vid,
-                                    struct netdev_custom_stats *stats)
-{
-    uint64_t counts[VA_PORT_N_STATS];
-    const struct vhost_async_socket *sock;
-    struct vhost_async_dev *vdev;
-
-    ovs_mutex_lock(&socket_mutex);
-    sock = shash_find_data(&sockets, socket);
-    if (sock && sock->async) {
-        memcpy(counts, sock->totals, sizeof counts);
-    }
-    ovs_mutex_unlock(&socket_mutex);
-    if (!sock || !sock->async) {
-        return;
-    }
-    vdev = vdev_get(vid);
-    if (vdev) {
-        vdev_count(vdev, counts);
-    }
-
-    stats->counters = xrealloc(stats->counters,
-                               (stats->size + VA_PORT_N_STATS)
-                               * sizeof *stats->counters);
-    for (int i = 0; i < VA_PORT_N_STATS; i++) {
-        struct netdev_custom_counter *c = &stats->counters[stats->size++];
-
-        ovs_strlcpy(c->name, port_stat_names[i], sizeof c->name);
-        c->value = counts[i];
-    }
-}
-
-void
-netdev_vhost_async_fix_stats(int vid, struct netdev_stats *stats)
-{
-    struct vhost_async_dev *vdev = vdev_get(vid);
-    int n_vrings;
-
-    if (!vdev) {
-        return;
-    }
-    /* vhost counts a packet as good when its copy completes, also in a
-     * drain that dropped it.  Such drains with the device live (a vring
-     * disabled) are ours to take back out. */
-    atomic_read_relaxed(&vdev->n_vrings, &n_vrings);
-    for (int q = 0; q < n_vrings; q++) {
-        struct vhost_async_vring *vr = &vdev->vrings[q];
-        uint64_t *packets, *bytes;
-        uint64_t n, n_bytes;
-
-        atomic_read_relaxed(&vr->drained, &n);
-        atomic_read_relaxed(&vr->drained_bytes, &n_bytes);
-        if (is_guest_rx(q)) {
-            packets = &stats->tx_packets;
-            bytes = &stats->tx_bytes;
-        } else {
-            packets = &stats->rx_packets;
-            bytes = &stats->rx_bytes;
-        }
-        *packets -= MIN(*packets, n);
-        *bytes -= MIN(*bytes, n_bytes);
-    }
-}
-
-/* dpif-netdev/pmd-stats-show and pmd-stats-clear. */
-
-static struct vhost_async_pending_list *
-stats_find(unsigned int core_id)
-    OVS_REQUIRES(stats_mutex)
-{
-    struct vhost_async_pending_list *list;
-
-    LIST_FOR_EACH (list, stats_node, &stats_lists) {
-        if (list->core_id == core_id) {
-            return list;
-        }
-    }
-    return NULL;
-}
-
-/* Reads the counters of thread 'core_id' since they were last cleared.
- * Returns false if async is off or the thread has none. */
-static bool
-stats_read(unsigned int core_id, uint64_t v[VA_N_STATS])
-{
-    struct vhost_async_pending_list *list;
-
-    if (!netdev_vhost_async_enabled()) {
-        return false;
-    }
-    ovs_mutex_lock(&stats_mutex);
-    list = stats_find(core_id);
-    if (list) {
-        for (int i = 0; i < VA_N_STATS; i++) {
-            atomic_read_relaxed(&list->stats[i], &v[i]);
-            v[i] -= list->stats_base[i];
-        }
-    }
-    ovs_mutex_unlock(&stats_mutex);
-    return list != NULL;
-}
-
-void
-netdev_vhost_async_format_pmd_stats(unsigned int core_id, struct ds *reply)
-{
-    uint64_t v[VA_N_STATS];
-
-    if (!stats_read(core_id, v)) {
-        return;
-    }
-    ds_put_format(reply,
-                  "  vhost async packets to guests via DMA: %"PRIu64"\n"
-                  "  vhost async packets from guests via DMA: %"PRIu64"\n"
-                  "  vhost async packets copied by the CPU: %"PRIu64"\n"
-                  "  vhost async completions polled: %"PRIu64"\n"
-                  "  vhost async deferred work: added %"PRIu64", "
-                  "done %"PRIu64", overflowed %"PRIu64"\n",
-                  v[VA_STAT_DMA_TO_GUEST], v[VA_STAT_DMA_FROM_GUEST],
-                  v[VA_STAT_CPU_COPIES], v[VA_STAT_COMPLETIONS],
-                  v[VA_STAT_DEFERRED_ADDED], v[VA_STAT_DEFERRED_DONE],
-                  v[VA_STAT_DEFERRED_FULL]);
-}
-
-void
-netdev_vhost_async_format_pmd_perf(unsigned int core_id, uint64_t used_cycles,
-                                   double duration, struct ds *reply)
-{
-    uint64_t v[VA_N_STATS];
-
-    if (!stats_read(core_id, v) || duration <= 0) {
-        return;
-    }
-    uint64_t done = v[VA_STAT_COMPLETIONS];
-    uint64_t cycles = v[VA_STAT_POLL_CYCLES];
-
-    ds_put_format(reply,
-        "  Vhost async:\n"
-        "  - to guests via DMA:%12"PRIu64"  (%.0f Kpps)\n"
-        "  - from guests via DMA:%10"PRIu64"  (%.0f Kpps)\n"
-        "  - copied by the CPU:%12"PRIu64"  (%.0f Kpps)\n"
-        "  - completions:      %12"PRIu64"  (%.0f Kpps)\n"
-        "  - polling cycles:   %12"PRIu64"  (%5.1f %% of used cycles, "
-        "%.0f cycles/completion)\n",
-        v[VA_STAT_DMA_TO_GUEST], v[VA_STAT_DMA_TO_GUEST] / duration / 1000,
-        v[VA_STAT_DMA_FROM_GUEST],
-        v[VA_STAT_DMA_FROM_GUEST] / duration / 1000,
-        v[VA_STAT_CPU_COPIES], v[VA_STAT_CPU_COPIES] / duration / 1000,
-        done, done / duration / 1000,
-        cycles, used_cycles ? 100.0 * cycles / used_cycles : 0,
-        done ? 1.0 * cycles / done : 0);
-}
-
-void
-netdev_vhost_async_clear_pmd_stats(unsigned int core_id)
-{
-    struct vhost_async_pending_list *list;
-
-    ovs_mutex_lock(&stats_mutex);
-    list = stats_find(core_id);
-    if (list) {
-        for (int i = 0; i < VA_N_STATS; i++) {
-            atomic_read_relaxed(&list->stats[i], &list->stats_base[i]);
-        }
-    }
-    ovs_mutex_unlock(&stats_mutex);
 }
