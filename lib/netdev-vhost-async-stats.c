@@ -76,14 +76,17 @@ netdev_vhost_async_get_custom_stats(const char *socket, int vid,
     uint64_t counts[VA_PORT_N_STATS];
     const struct vhost_async_socket *sock;
     struct vhost_async_dev *vdev;
+    bool async;
 
+    /* The socket may go once the mutex is released. */
     ovs_mutex_lock(&vhost_async_socket_mutex);
     sock = vhost_async_socket_find(socket);
-    if (sock && sock->async) {
+    async = sock && sock->async;
+    if (async) {
         memcpy(counts, sock->totals, sizeof counts);
     }
     ovs_mutex_unlock(&vhost_async_socket_mutex);
-    if (!sock || !sock->async) {
+    if (!async) {
         return;
     }
     vdev = vhost_async_vdev_get(vid);
