@@ -187,8 +187,11 @@ stats_read(unsigned int core_id, uint64_t v[VA_N_STATS])
     ovs_mutex_lock(&stats_mutex);
     list = stats_find(core_id);
     if (list) {
-        for (int i = 0; i < VA_N_STATS; i++) {
-            atomic_read_relaxed(&list->stats[i], &v[i]);
+        /* Backwards, in order: a thread counts a vring added before it
+         * counts it done, and a copy submitted before it counts its
+         * completion, so that neither count is shown above the other. */
+        for (int i = VA_N_STATS - 1; i >= 0; i--) {
+            atomic_read(&list->stats[i], &v[i]);
             v[i] -= list->stats_base[i];
         }
     }
