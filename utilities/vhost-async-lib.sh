@@ -217,12 +217,17 @@ va_guest_start() {
         set -- --stats-period=1 "$@"
     fi
     exec {in}<>"$stdin"
-    stdbuf -oL dpdk-testpmd --lcores 0@0,1@0 --in-memory \
+    # virtio-user writes to its vhost-user socket without MSG_NOSIGNAL: a
+    # message sent after OVS closed the connection (a port deleted, a
+    # reconnection forced) would kill the guest with SIGPIPE, silently,
+    # e.g. half way through closing its ports.  It gets EPIPE instead.
+    (trap '' PIPE
+     exec stdbuf -oL dpdk-testpmd --lcores 0@0,1@0 --in-memory \
         --single-file-segments --iova-mode=va \
         --no-pci --file-prefix="va-$name-$$" --log-level=pmd.*:warning \
         ${VA_GUEST_VDEVS:-} \
         --vdev "net_virtio_user0,path=$sock,server=1$queues$devargs" \
-        -- "$@" <&$in > "$OVS_RUNDIR/$name.log" 2>&1 9>&- &
+        -- "$@") <&$in > "$OVS_RUNDIR/$name.log" 2>&1 9>&- &
     local pid=$!
     exec {in}>&-
     echo $pid > "$OVS_RUNDIR/$name.pid"
@@ -233,8 +238,12 @@ va_guest_start() {
     fi
 }
 
+# va_guest_stop NAME
+#
+# Stops guest NAME: SIGTERM, then SIGKILL after VA_GUEST_STOP_TIMEOUT
+# seconds (default 10).  testpmd closes its ports one by one on the way out.
 va_guest_stop() {
-    va_stop_pidfile "$OVS_RUNDIR/$1.pid" 10
+    va_stop_pidfile "$OVS_RUNDIR/$1.pid" "${VA_GUEST_STOP_TIMEOUT:-10}"
     rm -f "$OVS_RUNDIR/$1.sock" "$OVS_RUNDIR/$1.fifo"
 }
 
