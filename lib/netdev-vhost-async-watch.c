@@ -143,6 +143,23 @@ socket_force_reconnect(const char *path)
     return found;
 }
 
+/* Main thread: puts 'error' (which it takes) in the status of 'sock' and
+ * makes the guest of 'vdev', connected at 'path', reconnect. */
+static void
+vdev_force_reconnect(struct vhost_async_dev *vdev,
+                     struct vhost_async_socket *sock, const char *path,
+                     char *error)
+    OVS_REQUIRES(vhost_async_socket_mutex)
+{
+    free(sock->error);
+    sock->error = error;
+    vdev->reconnecting = true;
+    if (!socket_force_reconnect(path)) {
+        VLOG_WARN("%s: cannot find the connection to %s: the guest must "
+                  "reconnect by itself", sock->port, path);
+    }
+}
+
 /* Main thread: puts in error every vring with copies in flight on a
  * failed DMA device, and makes its guest reconnect. */
 void
@@ -206,14 +223,15 @@ vhost_async_handle_dma_failures(void)
         ovs_mutex_lock(&vhost_async_socket_mutex);
         sock = vhost_async_socket_of_vid(vid);
         if (sock && !rte_vhost_get_ifname(vid, path, sizeof path)) {
+            char *error;
+
             if (n_stuck) {
                 VLOG_WARN("%s: %d copies to the guest are stuck on a failed "
                           "DMA device: dropping its traffic until the guest "
                           "reconnects, which is forced now", sock->port,
                           n_stuck);
-                free(sock->error);
-                sock->error = xasprintf("%d copies stuck on a failed DMA "
-                                        "device; reconnecting", n_stuck);
+                error = xasprintf("%d copies stuck on a failed DMA device; "
+                                  "reconnecting", n_stuck);
                 sock->n_dma_failures++;
                 COVERAGE_INC(vhost_async_dma_failure);
             } else {
@@ -221,15 +239,10 @@ vhost_async_handle_dma_failures(void)
                           "flight, which vhost could not hand back to it: "
                           "forcing a reconnect to reset its vrings",
                           sock->port);
-                free(sock->error);
-                sock->error = xstrdup("vring disabled with copies in "
-                                      "flight; reconnecting");
+                error = xstrdup("vring disabled with copies in flight; "
+                                "reconnecting");
             }
-            if (!socket_force_reconnect(path)) {
-                VLOG_WARN("%s: cannot find the connection to %s: the "
-                          "guest must reconnect by itself", sock->port,
-                          path);
-            }
+            vdev_force_reconnect(vdev, sock, path, error);
         }
         ovs_mutex_unlock(&vhost_async_socket_mutex);
     }
@@ -264,13 +277,8 @@ stall_recover(struct vhost_async_dev *vdev, struct vhost_async_socket *sock,
     VLOG_WARN("%s: %d vrings completed no copy for %lld ms: forcing the "
               "guest to reconnect", sock->port, n_stalled, msec);
     COVERAGE_INC(vhost_async_stall_recovery);
-    free(sock->error);
-    sock->error = xstrdup("vrings stalled; reconnecting");
-    vdev->reconnecting = true;
-    if (!socket_force_reconnect(path)) {
-        VLOG_WARN("%s: cannot find the connection to %s: the guest must "
-                  "reconnect by itself", sock->port, path);
-    }
+    vdev_force_reconnect(vdev, sock, path,
+                         xstrdup("vrings stalled; reconnecting"));
 }
 
 /* Main thread, once a second: reports vrings whose copies in flight stop
