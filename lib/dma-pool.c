@@ -142,9 +142,18 @@ static struct sset logged_failures OVS_GUARDED_BY(dma_mutex)
 static char *last_failure OVS_GUARDED_BY(dma_mutex);
 static bool refresh_failed OVS_GUARDED_BY(dma_mutex);
 
-/* dpdk/dma-simulate-start-failure (tests only): the rte_dma_start step of
- * every device opened reports failure. */
-static bool simulate_start_failure OVS_GUARDED_BY(dma_mutex);
+/* Tests only: dpdk/dma-simulate-start-failure makes the rte_dma_start
+ * step of every device opened report failure, and
+ * dpdk/dma-simulate-unconfigure-failure makes vhost refuse to let go of
+ * every device released. */
+struct simulated_failure {
+    bool on;
+    const char *what;
+};
+static struct simulated_failure simulate_start_failure
+    OVS_GUARDED_BY(dma_mutex) = { false, "to start" };
+static struct simulated_failure simulate_unconfigure_failure
+    OVS_GUARDED_BY(dma_mutex) = { false, "to leave vhost" };
 
 static struct dma_user non_pmd_user = {
     .core_id = NON_PMD_CORE_ID,
@@ -469,7 +478,7 @@ dma_dev_open(int16_t dev_id, bool software, unsigned int lcore,
         step = "rte_dma_start";
         /* The simulated failure comes once the vchan is set up, as a real
          * one would, so that what it leaves behind is cleaned up too. */
-        err = simulate_start_failure ? -EIO : rte_dma_start(dev_id);
+        err = simulate_start_failure.on ? -EIO : rte_dma_start(dev_id);
     }
     if (!err) {
         step = "rte_vhost_async_dma_configure";
@@ -529,7 +538,8 @@ dma_dev_close(struct dma_dev *dev)
     OVS_REQUIRES(dma_mutex)
 {
     int16_t id = dev->channel.dev_id;
-    int err = rte_vhost_async_dma_unconfigure(id, 0);
+    int err = (simulate_unconfigure_failure.on ? -EBUSY
+               : rte_vhost_async_dma_unconfigure(id, 0));
     uint64_t orig;
 
     atomic_and_relaxed(&vhost_mask, ~dev_id_bit(id), &orig);
@@ -1147,8 +1157,9 @@ static void dma_pool_unixctl_show(struct unixctl_conn *, int argc,
                                   const char *argv[], void *aux);
 static void dma_pool_unixctl_stop(struct unixctl_conn *, int argc,
                                   const char *argv[], void *aux);
-static void dma_pool_unixctl_start_failure(struct unixctl_conn *, int argc,
-                                           const char *argv[], void *aux);
+static void dma_pool_unixctl_simulate_failure(struct unixctl_conn *,
+                                              int argc, const char *argv[],
+                                              void *failure);
 
 void
 dma_pool_set_config(const struct smap *other_config)
@@ -1165,7 +1176,12 @@ dma_pool_set_config(const struct smap *other_config)
                                  dma_pool_unixctl_stop,
                                  CONST_CAST(char *, "remove"));
         unixctl_command_register("dpdk/dma-simulate-start-failure", "on|off",
-                                 1, 1, dma_pool_unixctl_start_failure, NULL);
+                                 1, 1, dma_pool_unixctl_simulate_failure,
+                                 &simulate_start_failure);
+        unixctl_command_register("dpdk/dma-simulate-unconfigure-failure",
+                                 "on|off", 1, 1,
+                                 dma_pool_unixctl_simulate_failure,
+                                 &simulate_unconfigure_failure);
         ovs_mutex_lock(&dma_mutex);
         non_pmd_user.numa_id = rte_lcore_to_socket_id(rte_get_main_lcore());
         ovs_list_push_back(&users, &non_pmd_user.list_node);
@@ -1627,13 +1643,15 @@ dma_pool_unixctl_stop(struct unixctl_conn *conn, int argc OVS_UNUSED,
     ovs_mutex_unlock(&dma_mutex);
 }
 
-/* dpdk/dma-simulate-start-failure, for tests only: while on, the
- * rte_dma_start step of every device the pool opens reports failure. */
+/* dpdk/dma-simulate-start-failure and
+ * dpdk/dma-simulate-unconfigure-failure, for tests only. */
 static void
-dma_pool_unixctl_start_failure(struct unixctl_conn *conn,
-                               int argc OVS_UNUSED, const char *argv[],
-                               void *aux OVS_UNUSED)
+dma_pool_unixctl_simulate_failure(struct unixctl_conn *conn,
+                                  int argc OVS_UNUSED, const char *argv[],
+                                  void *failure_)
+    OVS_NO_THREAD_SAFETY_ANALYSIS
 {
+    struct simulated_failure *failure = failure_;
     bool on = !strcmp(argv[1], "on");
 
     if (!on && strcmp(argv[1], "off")) {
@@ -1641,10 +1659,10 @@ dma_pool_unixctl_start_failure(struct unixctl_conn *conn,
         return;
     }
     ovs_mutex_lock(&dma_mutex);
-    if (on != simulate_start_failure) {
-        simulate_start_failure = on;
-        VLOG_WARN("DMA devices %s to start (test only)",
-                  on ? "fail" : "no longer fail");
+    if (on != failure->on) {
+        failure->on = on;
+        VLOG_WARN("DMA devices %s %s (test only)",
+                  on ? "fail" : "no longer fail", failure->what);
     }
     ovs_mutex_unlock(&dma_mutex);
     unixctl_command_reply(conn, NULL);

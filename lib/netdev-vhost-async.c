@@ -55,6 +55,7 @@
 
 VLOG_DEFINE_THIS_MODULE(netdev_vhost_async);
 
+COVERAGE_DEFINE(vhost_async_main_quiesced);
 COVERAGE_DEFINE(vhost_async_submit);
 COVERAGE_DEFINE(vhost_async_dequeue);
 COVERAGE_DEFINE(vhost_async_small_refused);
@@ -124,6 +125,88 @@ stat_add(enum vhost_async_stat stat, uint64_t n)
  * hold copies in flight (ovs-appctl netdev-vhost-async/pause-completions).
  * The callbacks still drain. */
 static atomic_bool completions_paused = false;
+
+/* Test-only delay points (ovs-appctl netdev-vhost-async/delay-*): a
+ * thread sleeps there, as if preempted, so that tests can make a race
+ * happen every time. */
+struct test_delay {
+    const char *command;        /* After "netdev-vhost-async/". */
+    const char *what;           /* For the log. */
+    atomic_uint msec;
+};
+
+/* A thread that submitted copies to a guest, right after the vhost call. */
+static struct test_delay submit_delay = {
+    "delay-after-submit", "after each submit to a guest", 0 };
+
+/* The main thread, after a send to a guest that went to DMA, once it is
+ * out of the datapath and its locks: in netdev_vhost_async_wait(). */
+static struct test_delay main_delay = {
+    "delay-main-thread", "of the main thread after each send to a guest",
+    0 };
+static atomic_bool main_delay_armed = false;
+
+/* A drain, once it knows which devices it will ask for the vring's
+ * copies and before it asks them. */
+static struct test_delay drain_delay = {
+    "delay-drain", "of each drain before it asks DMA devices for copies",
+    0 };
+
+/* The vhost events thread, in new_device, once it knows the guest's port
+ * and before it is done with it. */
+static struct test_delay new_device_delay = {
+    "delay-new-device", "of the vhost events thread in new_device", 0 };
+
+static unsigned int
+test_delay_msec(struct test_delay *delay)
+{
+    unsigned int msec;
+
+    atomic_read_relaxed(&delay->msec, &msec);
+    return msec;
+}
+
+static void
+test_delay_main_thread(void)
+{
+    unsigned int msec;
+    bool armed;
+
+    atomic_read_relaxed(&main_delay_armed, &armed);
+    msec = test_delay_msec(&main_delay);
+    if (OVS_UNLIKELY(armed && msec)) {
+        atomic_store_relaxed(&main_delay_armed, false);
+        VLOG_INFO("main thread sleeping %u ms after a send to a guest (test "
+                  "only)", msec);
+        xnanosleep_no_quiesce(msec * 1000000LL);
+    }
+}
+
+static void
+test_delay_new_device(const char *port)
+{
+    unsigned int msec = test_delay_msec(&new_device_delay);
+
+    if (OVS_UNLIKELY(msec)) {
+        VLOG_INFO("%s: vhost events thread sleeping %u ms in new_device "
+                  "(test only)", port, msec);
+        xnanosleep_no_quiesce(msec * 1000000LL);
+    }
+}
+
+static void
+test_delay_after_submit(void)
+{
+    unsigned int msec = test_delay_msec(&submit_delay);
+
+    if (OVS_UNLIKELY(msec)) {
+        static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 10);
+
+        VLOG_INFO_RL(&rl, "sleeping %u ms after a submit to a guest (test "
+                     "only)", msec);
+        xnanosleep_no_quiesce(msec * 1000000LL);
+    }
+}
 
 /* Set when a channel could not be registered: vhost allocates it from
  * the DPDK heap, which OVS's mempool sizing may fill for a moment (it
@@ -221,8 +304,42 @@ netdev_vhost_async_unixctl_pause(struct unixctl_conn *conn, int argc,
     unixctl_command_reply(conn, NULL);
 }
 
+/* netdev-vhost-async/delay-*. */
+static void
+netdev_vhost_async_unixctl_delay(struct unixctl_conn *conn,
+                                 int argc OVS_UNUSED, const char *argv[],
+                                 void *delay_)
+{
+    struct test_delay *delay = delay_;
+    int msec;
+
+    if (!str_to_int(argv[1], 10, &msec) || msec < 0 || msec > 10000) {
+        unixctl_command_reply_error(conn, "usage: MSEC (0 to 10000)");
+        return;
+    }
+    atomic_store_relaxed(&delay->msec, msec);
+    VLOG_WARN("%d ms delay %s (test only)", msec, delay->what);
+    unixctl_command_reply(conn, NULL);
+}
+
+static void set_config__(const struct smap *ovs_other_config);
+
 void
 netdev_vhost_async_set_config(const struct smap *ovs_other_config)
+{
+    /* The main thread is in the middle of bridge_run(): nothing here may
+     * make it quiescent (e.g. by waiting for an RCU grace period), or
+     * other threads may free what it is still reading. */
+    bool was_quiescent = ovsrcu_is_quiescent();
+
+    set_config__(ovs_other_config);
+    if (!was_quiescent && ovsrcu_is_quiescent()) {
+        COVERAGE_INC(vhost_async_main_quiesced);
+    }
+}
+
+static void
+set_config__(const struct smap *ovs_other_config)
 {
     static struct ovsthread_once check_once = OVSTHREAD_ONCE_INITIALIZER;
     static char *version_error;
@@ -253,6 +370,18 @@ netdev_vhost_async_set_config(const struct smap *ovs_other_config)
         unixctl_command_register("netdev-vhost-async/pause-completions",
                                  "on|off [PORT]", 1, 2,
                                  netdev_vhost_async_unixctl_pause, NULL);
+        struct test_delay *delays[] = {
+            &submit_delay, &main_delay, &drain_delay, &new_device_delay,
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(delays); i++) {
+            char *name = xasprintf("netdev-vhost-async/%s",
+                                   delays[i]->command);
+
+            unixctl_command_register(name, "MSEC", 1, 1,
+                                     netdev_vhost_async_unixctl_delay,
+                                     delays[i]);
+            free(name);
+        }
         unixctl_command_register("netdev-vhost-async/show", "", 0, 0,
                                  netdev_vhost_async_unixctl_show, NULL);
         vhost_async_stats_register(&shared_pending);
@@ -864,6 +993,7 @@ vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked,
     long long int deadline = time_msec() + VHOST_ASYNC_DRAIN_MSEC;
     int vid = vdev->vid;
     unsigned int dropped = 0;
+    bool delayed = false;
 
     bool registered;
 
@@ -920,6 +1050,17 @@ vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked,
         /* The vring's mask keeps devices released since: vhost no longer
          * knows them, and their copies all completed before release. */
         mask &= dma_pool_vhost_mask() & ~dma_pool_failed_mask();
+        if (OVS_UNLIKELY(!delayed) && mask) {
+            unsigned int msec = test_delay_msec(&drain_delay);
+
+            delayed = true;
+            if (msec) {
+                VLOG_INFO("vhost device %d vring %"PRIu16": drain sleeping "
+                          "%u ms (test only)", vid, queue_id, msec);
+                xnanosleep_no_quiesce(msec * 1000000LL);
+                deadline += msec;
+            }
+        }
         if (!mask || time_msec() > deadline) {
             atomic_store_relaxed(&vr->error, true);
             COVERAGE_ADD(vhost_async_lost, MAX(inflight, 0));
@@ -1006,6 +1147,7 @@ log_numa_plan(const char *port, int guest)
 
     struct netdev *netdev = netdev_from_name(port);
     if (netdev) {
+        test_delay_new_device(port);
         current = netdev_get_numa_id(netdev);
         netdev_close(netdev);
     }
@@ -1384,6 +1526,7 @@ netdev_vhost_async_enqueue_burst(int vid, uint16_t queue_id,
 
     n = rte_vhost_submit_enqueue_burst(vid, queue_id, pkts, budget,
                                        channel->dev_id, channel->vchan);
+    test_delay_after_submit();
     if (n < budget) {
         COVERAGE_INC(vhost_async_vring_full);
         cost = 0;
@@ -1411,6 +1554,9 @@ netdev_vhost_async_enqueue_burst(int vid, uint16_t queue_id,
         }
     }
     pending_list_put(list);
+    if (n && list == &shared_pending) {
+        atomic_store_relaxed(&main_delay_armed, true);
+    }
     return n;
 }
 
@@ -1565,6 +1711,8 @@ void
 netdev_vhost_async_wait(void)
 {
     bool retry;
+
+    test_delay_main_thread();
 
     ovs_mutex_lock(&shared_mutex);
     if (shared_pending.n) {
