@@ -13,12 +13,13 @@ TESTSUITE_AT = \
 	tests/system-async-enqueue.at \
 	tests/system-async-faults.at \
 	tests/system-async-observe.at \
-	tests/system-async-scale.at
+	tests/system-async-scale.at \
+	tests/system-async-reconfig.at
 EXTRA_DIST += $(TESTSUITE_AT) tests/atlocal.in tests/tcp-transfer.py \
 	tests/udp-sequence.py
 TESTSUITE_AT += tests/system-async-badinput.at
 TESTSUITE_AT += tests/docs-commands.at
-EXTRA_DIST += tests/docs-commands.py
+EXTRA_DIST += tests/docs-commands.py tests/lsan.supp
 TESTSUITE = tests/testsuite
 DISTCLEANFILES += tests/atconfig tests/atlocal tests/package.m4
 

@@ -1,6 +1,7 @@
 UTILITY_FILES = \
 	utilities/install-deps.sh \
 	utilities/build.sh \
+	utilities/check-at-commit.sh \
 	utilities/demo.sh \
 	utilities/check.sh \
 	utilities/install-check.sh \

@@ -36,6 +36,12 @@ for n in $(sed -nE 's/^ *([0-9]+): .* FAILED \(.*/\1/p' "$out" | head -5); do
             tail -n 40 "$log"
         fi
     done
+    for log in "$build"/tests/testsuite.dir/{,0,00}$n/ovs-vswitchd.log; do
+        if [ -f "$log" ]; then
+            echo "--- test $n: the end of $log, without debug lines"
+            grep -v '|DBG|' "$log" | tail -n 30 | cut -c 1-300
+        fi
+    done
 done
 
 passed=$(( $(count 'ok$') + $(count 'expected failure') ))

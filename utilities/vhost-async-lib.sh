@@ -173,11 +173,51 @@ va_vswitchd_start() {
         && va_pid_alive "$pid"
 }
 
+# va_log_problems LOG [SED-SCRIPT]
+#
+# Prints the warnings and errors of ovs-vswitchd's LOG that are not known
+# to be harmless, nor removed by SED-SCRIPT.  Harmless: what DPDK says of
+# a machine without 1 GB pages or legacy telemetry, a guest not listening
+# yet, no kernel datapath, the stop signal, vhost failing for a moment to
+# allocate an async channel (netdev-vhost-async registers it later), and
+# the kernel's answers to a long poll interval.
+va_log_problems() {
+    sed -n '/|WARN|\||ERR|\||EMER|/p' "$1" | sed '
+/No free 1048576 kB hugepages reported/d
+/TELEMETRY: No legacy callbacks/d
+/failed to connect: No such file or directory/d
+/timeval|WARN|Unreasonably long [0-9]*ms poll interval/d
+/timeval|WARN|context switches: [0-9]* voluntary/d
+/timeval|WARN|faults: [0-9]* minor, [0-9]* major/d
+/timeval|WARN|disk: [0-9]* reads, [0-9]* writes/d
+/failed to enumerate system datapaths/d
+/terminating with signal 15/d
+/VHOST_CONFIG: .* failed to allocate async metadata (qid: [0-9]*)/d
+/VHOST_CONFIG: .* failed to unregister async channel, virtqueue busy/d
+'"${VA_OVS_EXIT:+/ovs_rcu.*|WARN|blocked [0-9]* ms waiting for main to quiesce/d
+}${2:-}"
+}
+
 # va_ovs_stop
 #
-# Stops ovs-vswitchd, then ovsdb-server, each by its own pid file.
+# Stops ovs-vswitchd, then ovsdb-server, each by its own pid file.  With
+# VA_OVS_EXIT set (make check-asan), ovs-vswitchd is first asked to exit
+# ("ovs-appctl exit --cleanup"): it then frees what it can and returns
+# from main(), where LeakSanitizer checks it.  After SIGTERM OVS
+# re-raises the signal, and nothing is checked.  (Instrumented, that exit
+# is slow: va_log_problems then lets OVS's RCU thread say it waited for
+# the main thread.)
 va_ovs_stop() {
-    va_stop_pidfile "$OVS_RUNDIR/ovs-vswitchd.pid" 30
+    local pidfile=$OVS_RUNDIR/ovs-vswitchd.pid
+
+    if [ -n "${VA_OVS_EXIT:-}" ] && [ -f "$pidfile" ]; then
+        local pid
+        pid=$(cat "$pidfile")
+        ovs-appctl --timeout=30 -t "$OVS_RUNDIR/ovs-vswitchd.$pid.ctl" \
+            exit --cleanup \
+            && va_wait_until 30 eval "! va_pid_alive $pid"
+    fi
+    va_stop_pidfile "$pidfile" 30
     va_stop_pidfile "$OVS_RUNDIR/ovsdb-server.pid" 10
 }
 
@@ -329,6 +369,80 @@ va_port_counters() {
         on && /rx pkts/ { rx += num("pkts"); rxd += num("drop") }
         on && /tx pkts/ { tx += num("pkts"); txd += num("drop") }
         END { printf "%d %d %d %d\n", tx, txd, rx, rxd }'
+}
+
+# va_port_tx PORT
+#
+# "PACKETS DROPPED": what OVS sent to PORT's guest and what it dropped
+# because the guest's vring was full, live from the datapath (OVSDB's
+# statistics are only refreshed every 5 s).
+va_port_tx() {
+    timeout 10 ovs-ofctl dump-ports br0 "$1" | awk '
+        /tx pkts/ {
+            match($0, /pkts=[0-9]+/); p = substr($0, RSTART + 5, RLENGTH - 5)
+            match($0, /drop=[0-9]+/); d = substr($0, RSTART + 5, RLENGTH - 5)
+            print p, d }'
+}
+
+# va_check_growing WHAT TIMES SECONDS COMMAND...
+#
+# Succeeds if the number COMMAND prints grows in each of TIMES intervals
+# of SECONDS in a row; otherwise says which interval it did not, naming
+# WHAT.
+va_check_growing() {
+    local what=$1 times=$2 secs=$3 i before after
+    shift 3
+
+    before=$("$@")
+    for i in $(seq 1 "$times"); do
+        sleep "$secs"
+        after=$("$@")
+        if [ -z "$after" ] || [ "$after" -le "${before:-0}" ]; then
+            va_log "$what: nothing in interval $i of $times" \
+                   "($before, then $after)"
+            return 1
+        fi
+        before=$after
+    done
+}
+
+va_port_tx_packets() {
+    va_port_tx "$1" | cut -d' ' -f1
+}
+
+# va_check_flowing PORT SECONDS
+#
+# Succeeds if OVS sends packets to PORT's guest in each of SECONDS
+# one-second intervals in a row.
+va_check_flowing() {
+    va_check_growing "$1: packets to its guest" "$2" 1 va_port_tx_packets "$1"
+}
+
+# va_check_guest_receives NAME TIMES
+#
+# Succeeds if guest NAME's periodic statistics show packets received in
+# each of TIMES intervals of 2 s in a row, without asking ovs-vswitchd
+# anything.  The guest prints them every second, give or take the time
+# its CPU spends on others.
+va_check_guest_receives() {
+    va_check_growing "$1: packets its guest received" "$2" 2 \
+        va_guest_counter "$1" RX-packets
+}
+
+# va_tx_drop_permille PORT SECONDS
+#
+# The share, in thousandths, of the packets to PORT's guest that OVS
+# dropped over the next SECONDS seconds.
+va_tx_drop_permille() {
+    local a b
+
+    a=$(va_port_tx "$1")
+    sleep "$2"
+    b=$(va_port_tx "$1")
+    echo "$a $b" | awk '{
+        sent = $3 - $1; dropped = $4 - $2
+        if (sent + dropped <= 0) { print "none"; exit 1 }
+        printf "%d\n", 1000 * dropped / (sent + dropped) }'
 }
 
 # va_mbufs_in_use PORT
