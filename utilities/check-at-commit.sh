@@ -24,7 +24,10 @@ if [ ! -d "$work/src" ]; then
     mkdir -p "$work"
     git -C "$top" worktree add --detach "$work/src" "$commit" >/dev/null
 fi
-# The tests, and the shell library they use, of the current tree.
+# The tests, and the shell library they use, of the current tree (afresh
+# at each run).
+git -C "$work/src" checkout -q "$commit" -- tests utilities
+git -C "$work/src" clean -fdq -- tests utilities
 git -C "$top" diff --binary "$commit" -- tests utilities \
     | git -C "$work/src" apply --allow-empty -
 BUILD_DIR=$work/build "$work/src/utilities/build.sh" >"$work/build.log" 2>&1 \
