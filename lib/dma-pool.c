@@ -20,6 +20,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 
 #include <rte_dev.h>
@@ -66,6 +67,25 @@ COVERAGE_DEFINE(dma_pool_retry);
 
 /* How often the main thread checks that DPDK still knows each device. */
 #define DMA_POOL_PRESENCE_MSEC 500
+
+/* A control operation waits this long for the data-path calls in progress
+ * on its device (single vhost or dmadev calls: microseconds) before it
+ * goes on regardless.  It only waits that long if a caller holds a lock
+ * such a call waits for: a vring's, when a drain fails a device. */
+#define DMA_POOL_BAR_MSEC 100
+
+/* vhost tracks DMA device ids below RTE_DMADEV_DEFAULT_MAX only. */
+#define DMA_POOL_MAX_ID 64
+
+/* The uses of a device id: see dma_pool_use_begin(). */
+struct dma_guard {
+    PADDED_MEMBERS(CACHE_LINE_SIZE,
+        atomic_uint users;      /* Data-path calls in progress. */
+        atomic_bool barred;     /* Stopped, unconfigured or closed, or
+                                 * about to be: no new call. */
+    );
+};
+static struct dma_guard guards[DMA_POOL_MAX_ID];
 
 /* A DMA device in the pool.  We use its vchan 0 only. */
 struct dma_dev {
@@ -386,6 +406,10 @@ dma_dev_check(int16_t dev_id, const char *name, uint16_t ring_size)
         return xasprintf("cannot query DMA device %s: %s", name,
                          rte_strerror(-err));
     }
+    if (dev_id >= DMA_POOL_MAX_ID) {
+        return xasprintf("DMA device %s has id %d: vhost takes ids below "
+                         "%d only", name, dev_id, DMA_POOL_MAX_ID);
+    }
     if (!(info.dev_capa & RTE_DMA_CAPA_MEM_TO_MEM)
         || !(info.dev_capa & RTE_DMA_CAPA_OPS_COPY)) {
         return xasprintf("DMA device %s cannot copy memory to memory", name);
@@ -423,6 +447,66 @@ pool_open_failed(const char *name, bool software, const char *what)
         VLOG_DBG("%s, again", last_failure);
     }
     free(key);
+}
+
+bool
+dma_pool_use_begin(int16_t dev_id)
+{
+    struct dma_guard *guard = &guards[dev_id % DMA_POOL_MAX_ID];
+    unsigned int orig;
+    bool barred;
+
+    /* Sequentially consistent, as in dma_dev_bar(): either the bar sees
+     * this use, or this use sees the bar. */
+    atomic_add(&guard->users, 1, &orig);
+    atomic_read(&guard->barred, &barred);
+    if (OVS_UNLIKELY(barred)) {
+        atomic_sub(&guard->users, 1, &orig);
+        return false;
+    }
+    return true;
+}
+
+void
+dma_pool_use_end(int16_t dev_id)
+{
+    struct dma_guard *guard = &guards[dev_id % DMA_POOL_MAX_ID];
+    unsigned int orig;
+
+    atomic_sub_explicit(&guard->users, 1, &orig, memory_order_release);
+}
+
+/* Refuses new uses of 'dev' and waits for those in progress to end, so
+ * that the caller may stop, unconfigure or close it. */
+static void
+dma_dev_bar(const struct dma_dev *dev)
+{
+    struct dma_guard *guard = &guards[dev->channel.dev_id % DMA_POOL_MAX_ID];
+    long long int deadline = time_msec() + DMA_POOL_BAR_MSEC;
+    unsigned int n_users;
+
+    atomic_store(&guard->barred, true);
+    for (;;) {
+        atomic_read_explicit(&guard->users, &n_users, memory_order_acquire);
+        if (!n_users) {
+            return;
+        }
+        if (time_msec() > deadline) {
+            VLOG_WARN("DMA device %s: %u threads still in a call on it "
+                      "after %d ms; going on", dev->name, n_users,
+                      DMA_POOL_BAR_MSEC);
+            return;
+        }
+        sched_yield();
+    }
+}
+
+/* Lets threads use device id 'dev_id' again, once it is a working device
+ * of the pool. */
+static void
+dma_dev_unbar(int16_t dev_id)
+{
+    atomic_store(&guards[dev_id % DMA_POOL_MAX_ID].barred, false);
 }
 
 /* Configures vchan 0 of 'dev_id', starts it and hands it to vhost. */
@@ -510,6 +594,7 @@ dma_dev_open(int16_t dev_id, bool software, unsigned int lcore,
     atomic_init(&dev->quiesced, false);
     atomic_init(&dev->busy_vrings, 0);
     atomic_init(&dev->failed, false);
+    dma_dev_unbar(dev_id);
     ovs_list_push_back(&active_devs, &dev->list_node);
     uint64_t orig;
     atomic_or_relaxed(&vhost_mask, dev_id_bit(dev_id), &orig);
@@ -532,23 +617,37 @@ error:
 
 /* Stops a device that vhost no longer needs.  A hardware device is only
  * stopped, not closed: closing releases it from DPDK for good, and a later
- * configuration may want it back. */
+ * configuration may want it back.  A device vhost will not let go of is
+ * kept, stopped, among the failed ones. */
 static void
 dma_dev_close(struct dma_dev *dev)
     OVS_REQUIRES(dma_mutex)
 {
     int16_t id = dev->channel.dev_id;
-    int err = (simulate_unconfigure_failure.on ? -EBUSY
-               : rte_vhost_async_dma_unconfigure(id, 0));
     uint64_t orig;
+    int err;
 
-    atomic_and_relaxed(&vhost_mask, ~dev_id_bit(id), &orig);
+    /* Drains may still name it: vrings keep the devices they used. */
+    dma_dev_bar(dev);
+    err = (simulate_unconfigure_failure.on ? -EBUSY
+           : rte_vhost_async_dma_unconfigure(id, 0));
 
     if (err) {
-        VLOG_WARN("vhost still holds DMA device %s: %s", dev->name,
-                  rte_strerror(-err));
+        /* vhost keeps its completion table under this id: a device that
+         * took the id over would meet it.  Keep the device, stopped and
+         * out of service, for as long as we run. */
+        VLOG_WARN("vhost still holds DMA device %s: %s; it stays stopped "
+                  "and out of service", dev->name, rte_strerror(-err));
         COVERAGE_INC(dma_pool_error);
+        /* Not in 'failed_mask': no copy is outstanding on it. */
+        rte_dma_stop(id);
+        dev->failure = xstrdup("vhost still holds it");
+        ovs_list_remove(&dev->list_node);
+        ovs_list_push_back(&failed_devs, &dev->list_node);
+        return;
     }
+    atomic_and_relaxed(&vhost_mask, ~dev_id_bit(id), &orig);
+
     rte_dma_stop(id);
     if (dev->software) {
         /* Removing the vdev closes the dmadev too. */
@@ -666,6 +765,7 @@ dma_dev_fail(struct dma_dev *dev, const char *why)
     uint64_t outstanding = dma_dev_outstanding(dev, &completed);
     uint64_t orig;
 
+    dma_dev_bar(dev);
     if (dev->gone) {
         VLOG_WARN("DMA device %s failed: %s; the copies vhost has in flight "
                   "on it are lost, with their mbufs; it stays out of service",
@@ -1634,7 +1734,10 @@ dma_pool_unixctl_stop(struct unixctl_conn *conn, int argc OVS_UNUSED,
     if (!dev) {
         unixctl_command_reply_error(conn, "no such DMA device in the pool");
     } else {
+        /* Threads go on using it, as they would a hung device. */
+        dma_dev_bar(dev);
         rte_dma_stop(dev->channel.dev_id);
+        dma_dev_unbar(dev->channel.dev_id);
         dev->simulated_gone |= remove;
         VLOG_WARN("DMA device %s %s (test only)", dev->name,
                   remove ? "removed" : "stopped copying");

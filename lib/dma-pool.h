@@ -114,6 +114,18 @@ void dma_pool_detach_thread(void);
  * CPU).  The result stays valid until the caller next quiesces. */
 const struct dma_pool_channel *dma_pool_get_channel(void);
 
+/* Uses of a device.  dmadev forbids a control operation on a device
+ * (stop, close, and vhost's rte_vhost_async_dma_unconfigure()) while a
+ * thread is inside a data-path call on it: a vhost submit, poll or clear
+ * that names it, or rte_dma_burst_capacity().  So a thread makes such
+ * calls on device 'dev_id' only between dma_pool_use_begin(), if it
+ * returns true, and dma_pool_use_end().  Neither blocks: a device that is
+ * failing or leaving the pool refuses new uses, and the pool waits for
+ * those in progress before it stops or releases the device.  Any thread;
+ * uses may nest. */
+bool dma_pool_use_begin(int16_t dev_id);
+void dma_pool_use_end(int16_t dev_id);
+
 /* A vring that gets copies in flight on a channel adds 1, and subtracts 1
  * once it has none left: the pool releases a device only at 0. */
 void dma_pool_busy_vrings_add(const struct dma_pool_channel *, int delta);

@@ -38,22 +38,8 @@
 struct dma_pool_channel;
 struct smap;
 
-/* Rules of ownership.
- *
- * - A (DMA device, vchan) belongs to the thread dma-pool gave it to; vhost
- *   serializes each vchan with its own lock when threads share one.
- * - A guest Rx vring in async mode ("async vring") has copies in flight
- *   between rte_vhost_submit_enqueue_burst() and the poll that returns
- *   their mbufs.  Every thread that submitted to it keeps an entry in its
- *   pending list and polls the vring every iteration until the vring has
- *   nothing in flight.  Entries of the non-PMD context, and those a PMD
- *   thread leaves behind when it exits, live in one shared list that the
- *   main thread polls.
- * - The vhost callbacks drain a vring (collect or drop every copy in
- *   flight) before the guest's memory can go away, and unregister its
- *   async channel: later submits then fail inside vhost and later sends
- *   copy with the CPU.  They take no OVS lock and wait for no PMD thread:
- *   the state here is found by vid in a lock-free table. */
+/* The threading rules of all these files are stated at the top of
+ * netdev-vhost-async.c. */
 
 /* vhost's limits (VHOST_MAX_VRING and RTE_DMADEV_DEFAULT_MAX). */
 #define VHOST_ASYNC_MAX_VRINGS 256
@@ -82,11 +68,29 @@ struct vhost_async_vring {
     uint64_t watch_completed;
     long long int watch_since;
     bool stalled;
+
+    atomic_bool retry_logged;   /* Registration failure said. */
+};
+
+/* What the vhost events thread alone knows of a device's vrings: whether
+ * the guest enabled each, and where a sweep of vring_state_changed()
+ * calls that vhost makes around a memory table change stands. */
+struct vhost_async_sweep {
+    bool guest_enabled[VHOST_ASYNC_MAX_VRINGS];
+    bool was_enabled[VHOST_ASYNC_MAX_VRINGS];   /* Before the sweep. */
+    enum {
+        VHOST_ASYNC_SWEEP_NONE,
+        VHOST_ASYNC_SWEEP_DISABLING,    /* Disables of 0, 1, ... so far. */
+        VHOST_ASYNC_SWEEP_ENABLING,     /* Every vring disabled in a row:
+                                         * enables of 0, 1, ... follow. */
+    } state;
+    int next;                   /* The vring the sweep names next. */
 };
 
 /* One vhost device (guest connection), found by its vid. */
 struct vhost_async_dev {
     int vid;
+    struct vhost_async_sweep sweep;
     atomic_int n_vrings;        /* Highest vring id seen, plus one. */
     bool reconnecting;          /* Main thread only: reconnect forced. */
     atomic_bool paused;         /* Test only: completions not polled. */
@@ -158,7 +162,10 @@ struct vhost_async_socket {
     unsigned int n_dma_failures;
     unsigned int n_stalled;     /* Vrings stalled now. */
     long long int recovered;    /* When the watchdog last reset it. */
-    int guest_numa;             /* Its guest's node, as last logged. */
+    int guest_numa;             /* Its guest's node, as last logged... */
+    bool numa_log_pending;      /* ...or as the main thread will log it. */
+    bool status_stale;          /* The main thread is to refresh the
+                                 * port's Interface status. */
     uint64_t totals[VA_PORT_N_STATS];   /* Of its past connections. */
 };
 
@@ -201,6 +208,8 @@ struct vhost_async_pending_list {
     size_t n;
 
     unsigned int core_id;       /* NON_PMD_CORE_ID: the non-PMD context. */
+    atomic_uint64_t read_seq;   /* Odd during a pass over the list. */
+    struct ovs_list reader_node;    /* In 'readers' (PMD threads). */
     struct ovs_list stats_node; /* In 'stats_lists'. */
     atomic_uint64_t stats[VA_N_STATS];
     uint64_t stats_base[VA_N_STATS];    /* pmd-stats-clear, 'stats_mutex'. */
@@ -212,6 +221,7 @@ void vhost_async_set_stall_recovery(const struct smap *ovs_other_config);
 void vhost_async_report_vring_error(void);
 void vhost_async_handle_dma_failures(void);
 void vhost_async_watch_vrings(void);
+void vhost_async_port_status_changed(const char *port);
 
 /* netdev-vhost-async-stats.c. */
 

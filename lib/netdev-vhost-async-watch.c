@@ -206,9 +206,13 @@ vhost_async_handle_dma_failures(void)
                  * and enables it again, or closes it. */
                 continue;
             }
-            if (error || (inflight > 0 && mask & failed)) {
+            if (inflight > 0 && mask & failed) {
                 atomic_store_relaxed(&vr->error, true);
-                n_stuck += MAX(inflight, 0);
+                n_stuck += inflight;
+                stuck = true;
+            } else if (error) {
+                /* Drained while disabled; copies a sender submitted
+                 * since, if any, are on a healthy device. */
                 stuck = true;
             }
         }
@@ -249,8 +253,8 @@ vhost_async_handle_dma_failures(void)
 }
 
 /* Main thread: makes OVS refresh the Interface status of 'port'. */
-static void
-status_changed(const char *port)
+void
+vhost_async_port_status_changed(const char *port)
 {
     struct netdev *netdev = netdev_from_name(port);
 
@@ -356,7 +360,7 @@ vhost_async_watch_vrings(void)
         }
         ovs_mutex_unlock(&vhost_async_socket_mutex);
         if (port) {
-            status_changed(port);
+            vhost_async_port_status_changed(port);
             free(port);
         }
     }

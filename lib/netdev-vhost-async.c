@@ -14,6 +14,78 @@
  * limitations under the License.
  */
 
+/* The async vhost data path: submits copies to and from guests to DMA,
+ * collects their completions, and drains them in the vhost callbacks.
+ *
+ * Threading rules
+ * ===============
+ *
+ * The threads: PMD threads; the main thread, which also sends and receives
+ * for the non-PMD context (under dp->non_pmd_mutex) and runs
+ * netdev_vhost_async_set_config(); and the vhost events thread, which
+ * runs the vhost callbacks.
+ *
+ * DMA channels.  dma-pool gives each PMD thread, and the non-PMD context,
+ * one (device, vchan) to submit on.  Only vhost calls touch a channel's
+ * ring, and vhost serializes each vchan with a lock of its own, so any
+ * thread may collect completions on any channel; we never wrap a vhost
+ * call in a lock of ours around a channel (callbacks hold a vring's lock
+ * while a submit waits for the channel's).  Every vhost call that names a
+ * device, and rte_dma_burst_capacity(), sits between dma_pool_use_begin()
+ * and dma_pool_use_end(), which never block: the pool stops, unconfigures
+ * and closes a device only once no thread is inside such a call on it
+ * and none can start one (dmadev's rule for control operations), and a
+ * thread whose device is refused copies with the CPU or tries later.
+ *
+ * Submitting.  A guest Rx vring (even id) gets copies from whichever
+ * thread holds the OVS tx queue that maps to it: OVS's tx queue lock makes
+ * it one at a time.  A guest Tx vring (odd id) gets them from the one
+ * thread that polls its rx queue.  A submitter counts its copies in the
+ * vring ('inflight', 'cost', 'dma_mask') before its vhost call and takes
+ * back what vhost refused, so that a drain that starts as soon as the
+ * call releases the vring never misses them.
+ *
+ * Collecting.  A thread that submitted to a vring on a channel lists the
+ * (vring, channel) in its pending list and polls it every iteration until
+ * the vring has nothing in flight: vhost retires a vring's copies in the
+ * order they were submitted, whatever the device, so every device that
+ * has copies for a vring must keep being polled.  The shared list holds
+ * the non-PMD context's entries and those of PMD threads that exit or are
+ * left with no rx queue (netdev_vhost_async_hand_over()); the main thread
+ * and every PMD thread poll it, PMD threads when nobody else is
+ * (trylock).  A guest Tx vring's completions are received packets: only
+ * the poller of its rx queue collects them; other entries for it only
+ * keep its device in the pool.
+ *
+ * Counters.  A guest Rx vring's 'inflight' and 'cost' only ever go up by
+ * what is submitted and down by what comes back.  A guest Tx vring's
+ * 'inflight' is written only by the poller of its rx queue, with vhost's
+ * own count.
+ *
+ * Draining.  Before a guest's memory can go away, the vhost callbacks
+ * collect or drop every copy in flight on its vrings:
+ * vring_state_changed(q, 0) with the vring's lock held (the
+ * _thread_unsafe calls), destroy_device() without it.  The callbacks take
+ * only this layer's own mutexes, for short times, and never dpdk_mutex, a
+ * netdev's mutex or a netdev reference, nor wait for an OVS RCU grace
+ * period.
+ *
+ * Devices.  'vhost_devs[vid]' is set by the vhost events thread and
+ * cleared by destroy_device(), which then waits, bounded, until no pass
+ * over a pending list that may have seen the device is still going
+ * (readers_wait()): vhost frees the device, and may reuse its vid, as soon
+ * as the callback returns.  A device OVS refuses in new_device() gets no
+ * destroy_device() from vhost: OVS's new_device() calls ours instead.
+ * The main thread frees our state of it after an OVS RCU grace period.
+ *
+ * Main thread.  Retries registrations, watches for stalls and logs in
+ * netdev_vhost_async_set_config(), in the middle of bridge_run(), where
+ * nothing may make it quiescent (coverage counter
+ * vhost_async_main_quiesced counts the times it did).  It switches
+ * sockets (unregisters them, which destroys a connected device) in
+ * netdev_vhost_async_wait(), where it holds nothing another thread may
+ * free once OVS's destroy_device() waits for an RCU grace period. */
+
 #include <config.h>
 
 #include "netdev-vhost-async.h"
@@ -48,6 +120,7 @@
 #include "ovs-rcu.h"
 #include "ovs-thread.h"
 #include "smap.h"
+#include "sset.h"
 #include "timeval.h"
 #include "unixctl.h"
 #include "util.h"
@@ -55,7 +128,6 @@
 
 VLOG_DEFINE_THIS_MODULE(netdev_vhost_async);
 
-COVERAGE_DEFINE(vhost_async_main_quiesced);
 COVERAGE_DEFINE(vhost_async_submit);
 COVERAGE_DEFINE(vhost_async_dequeue);
 COVERAGE_DEFINE(vhost_async_small_refused);
@@ -69,6 +141,8 @@ COVERAGE_DEFINE(vhost_async_vring_full);
 COVERAGE_DEFINE(vhost_async_vring_cap);
 COVERAGE_DEFINE(vhost_async_error_drop);
 COVERAGE_DEFINE(vhost_async_lost);
+COVERAGE_DEFINE(vhost_async_main_quiesced);
+COVERAGE_DEFINE(vhost_async_forced_enable);
 
 #ifndef VHOST_F_LOG_ALL
 #define VHOST_F_LOG_ALL 26
@@ -79,6 +153,10 @@ COVERAGE_DEFINE(vhost_async_lost);
 #define VHOST_ASYNC_DRAIN_MSEC 1000
 
 #define VHOST_ASYNC_BURST 32
+
+/* How many more times a vring at its share of the DMA ring polls for its
+ * completions before it gives up on a burst. */
+#define VHOST_ASYNC_BUDGET_RETRIES 8
 
 /* Fairness on a shared DMA ring: one vring may hold at most this share of
  * the descriptors of the ring it submits to, so that a port sending jumbo
@@ -107,18 +185,132 @@ DEFINE_STATIC_PER_THREAD_DATA(struct vhost_async_pending_list *,
 static struct ovs_mutex shared_mutex = OVS_MUTEX_INITIALIZER;
 static struct vhost_async_pending_list shared_pending
     OVS_GUARDED_BY(shared_mutex) = { .core_id = NON_PMD_CORE_ID };
+/* shared_pending.n, for PMD threads to look at without the mutex. */
+static atomic_uint shared_pending_n = 0;
+
+/* Devices in 'vhost_devs'. */
+static atomic_uint n_vdevs = 0;
+
+/* Grace periods.
+ *
+ * A thread that polls its pending list looks devices up in 'vhost_devs'
+ * and calls vhost with their vids, outside OVS's RCU protection of the
+ * ports: on port deletion nothing else keeps vhost from freeing a device,
+ * and its vid from being reused, under a poll.  So destroy_device(),
+ * once it has taken the device out of the table, waits until no thread
+ * is still in a pass over its list that began before.  It cannot wait for
+ * an OVS RCU grace period instead: on the main thread (port deletion)
+ * that would leave the main thread quiescent.
+ *
+ * A PMD thread's pass makes its list's 'read_seq' odd while it lasts; the
+ * shared list is polled under 'shared_mutex'; the main thread's own walks
+ * of the table make 'main_read_seq' odd. */
+static struct ovs_mutex readers_mutex = OVS_MUTEX_INITIALIZER;
+static struct ovs_list readers OVS_GUARDED_BY(readers_mutex)
+    = OVS_LIST_INITIALIZER(&readers);
+static atomic_uint64_t main_read_seq = 0;
+
+/* How long destroy_device() waits for a pass to end; a pass polls at
+ * most VHOST_ASYNC_MAX_PENDING vrings. */
+#define VHOST_ASYNC_GRACE_MSEC 1000
+
+static void
+read_seq_enter(atomic_uint64_t *seq)
+{
+    uint64_t orig;
+
+    /* A full barrier: the table is read after the odd value is seen. */
+    atomic_add(seq, 1, &orig);
+}
+
+static void
+read_seq_exit(atomic_uint64_t *seq)
+{
+    uint64_t orig;
+
+    atomic_add_explicit(seq, 1, &orig, memory_order_release);
+}
+
+static void
+reader_enter(struct vhost_async_pending_list *list)
+{
+    if (list != &shared_pending) {
+        read_seq_enter(&list->read_seq);
+    }
+}
+
+static void
+reader_exit(struct vhost_async_pending_list *list)
+{
+    if (list != &shared_pending) {
+        read_seq_exit(&list->read_seq);
+    }
+}
+
+/* Waits, bounded, until a pass that '*seq' shows going on is over. */
+static void
+read_seq_wait(atomic_uint64_t *seq, const char *whose)
+{
+    long long int deadline = time_msec() + VHOST_ASYNC_GRACE_MSEC;
+    uint64_t seen, now;
+
+    atomic_read_explicit(seq, &seen, memory_order_acquire);
+    if (!(seen & 1)) {
+        return;
+    }
+    do {
+        if (time_msec() > deadline) {
+            VLOG_WARN("%s still polls after %d ms: going on", whose,
+                      VHOST_ASYNC_GRACE_MSEC);
+            return;
+        }
+        sched_yield();
+        atomic_read_explicit(seq, &now, memory_order_acquire);
+    } while (now == seen);
+}
+
+/* Returns once no thread can still use a device it found in 'vhost_devs'
+ * before the caller removed it. */
+static void
+readers_wait(void)
+    OVS_EXCLUDED(shared_mutex, readers_mutex)
+{
+    struct vhost_async_pending_list *list;
+
+    atomic_thread_fence(memory_order_seq_cst);
+    ovs_mutex_lock(&shared_mutex);
+    ovs_mutex_unlock(&shared_mutex);
+    read_seq_wait(&main_read_seq, "the main thread");
+    ovs_mutex_lock(&readers_mutex);
+    LIST_FOR_EACH (list, reader_node, &readers) {
+        char whose[32];
+
+        snprintf(whose, sizeof whose, "the PMD thread on core %u",
+                 list->core_id);
+        read_seq_wait(&list->read_seq, whose);
+    }
+    ovs_mutex_unlock(&readers_mutex);
+}
+
+/* Counters of 'list', which only need atomicity, not 'shared_mutex'. */
+static void
+list_stat_add(struct vhost_async_pending_list *list,
+              enum vhost_async_stat stat, uint64_t n)
+{
+    uint64_t orig;
+
+    atomic_add_relaxed(&list->stats[stat], n, &orig);
+}
 
 /* The calling thread's counters: its pending list's, else the non-PMD
- * context's, which only need atomicity, not 'shared_mutex'. */
+ * context's. */
 static void
 stat_add(enum vhost_async_stat stat, uint64_t n)
     OVS_NO_THREAD_SAFETY_ANALYSIS
 {
     struct vhost_async_pending_list *list = *pmd_pending_get();
-    uint64_t orig;
 
-    atomic_add_relaxed(&(list ? list : &shared_pending)->stats[stat], n,
-                       &orig);
+    list_stat_add(list ? list : &shared_pending, stat, n);
 }
 
 /* Test only: while set, nobody polls for completions, so that tests can
@@ -225,10 +417,12 @@ static struct shash port_options OVS_GUARDED_BY(vhost_async_socket_mutex)
 static struct shash port_bad_options OVS_GUARDED_BY(vhost_async_socket_mutex)
     = SHASH_INITIALIZER(&port_bad_options);
 
+static void set_config__(const struct smap *ovs_other_config);
 static void retry_registrations(void);
 static void set_copy_threshold(const struct smap *ovs_other_config);
 static void switch_sockets(void);
 static void free_dead_devs(void);
+static void run_socket_requests(void);
 
 /* Written by the main thread as other_config changes, read by any. */
 static atomic_bool vhost_async_enabled = false;
@@ -322,8 +516,6 @@ netdev_vhost_async_unixctl_delay(struct unixctl_conn *conn,
     unixctl_command_reply(conn, NULL);
 }
 
-static void set_config__(const struct smap *ovs_other_config);
-
 void
 netdev_vhost_async_set_config(const struct smap *ovs_other_config)
 {
@@ -411,11 +603,14 @@ set_config__(const struct smap *ovs_other_config)
 
     dma_pool_set_config(enabled ? ovs_other_config : NULL);
     dma_pool_run(!paused);
+    read_seq_enter(&main_read_seq);
     vhost_async_handle_dma_failures();
     retry_registrations();
-    switch_sockets();
-    free_dead_devs();
     vhost_async_watch_vrings();
+    read_seq_exit(&main_read_seq);
+    /* Sockets are switched in netdev_vhost_async_wait(). */
+    run_socket_requests();
+    free_dead_devs();
 }
 
 static void
@@ -503,7 +698,11 @@ socket_record(const char *port, const char *socket, const char *sync_reason,
     sock->async = !sync_reason;
     sock->sync_reason = sync_reason;
     sock->flags_block = flags_block;
+    /* A socket registered again after a switch, with no guest yet, may
+     * have nothing else that tells OVS its status changed. */
+    sock->status_stale = true;
     ovs_mutex_unlock(&vhost_async_socket_mutex);
+    poll_immediate_wake();
 }
 
 void
@@ -799,6 +998,7 @@ static struct vhost_async_dev *
 vdev_create(int vid)
 {
     struct vhost_async_dev *vdev = vhost_async_vdev_get(vid);
+    unsigned int orig;
 
     if (!vdev && vid >= 0 && vid < RTE_MAX_VHOST_DEVICE && vid_is_async(vid)) {
         vdev = xzalloc(sizeof *vdev);
@@ -819,8 +1019,10 @@ vdev_create(int vid)
             atomic_init(&vr->drained, 0);
             atomic_init(&vr->drained_bytes, 0);
             atomic_init(&vr->cpu_copies, 0);
+            atomic_init(&vr->retry_logged, false);
         }
         ovsrcu_set(&vhost_devs[vid], vdev);
+        atomic_add_relaxed(&n_vdevs, 1, &orig);
     }
     return vdev;
 }
@@ -860,9 +1062,17 @@ vring_register(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked)
                                                             queue_id)
            : rte_vhost_async_channel_register(vdev->vid, queue_id));
     if (err) {
-        VLOG_INFO("vhost device %d: cannot register async channel of vring "
-                  "%"PRIu16" yet: it copies with the CPU until a retry "
-                  "succeeds", vdev->vid, queue_id);
+        /* Said once per vring and connection: the main thread retries
+         * ten times a second. */
+        bool logged;
+
+        atomic_read_relaxed(&vr->retry_logged, &logged);
+        if (!logged) {
+            atomic_store_relaxed(&vr->retry_logged, true);
+            VLOG_INFO("vhost device %d: cannot register async channel of "
+                      "vring %"PRIu16" yet: it copies with the CPU until a "
+                      "retry succeeds", vdev->vid, queue_id);
+        }
         atomic_store_relaxed(&registration_retry, true);
         return;
     }
@@ -947,7 +1157,8 @@ vring_count_cpu_copies(struct vhost_async_vring *vr, uint16_t n)
 }
 
 /* Forgets 'n' packets whose copies vhost gave back to 'queue_id' of
- * 'vdev'. */
+ * 'vdev'.  A guest Tx vring's count of copies in flight is not touched:
+ * only its rx queue's poller writes it, with what vhost last said. */
 static void
 vring_forget(struct vhost_async_dev *vdev, uint16_t queue_id,
              struct rte_mbuf **pkts, uint16_t n)
@@ -962,8 +1173,8 @@ vring_forget(struct vhost_async_dev *vdev, uint16_t queue_id,
             cost += copy_cost(pkts[i]);
         }
         atomic_sub_relaxed(&vr->cost, cost, &orig);
+        atomic_sub_relaxed(&vr->inflight, n, &orig);
     }
-    atomic_sub_relaxed(&vr->inflight, n, &orig);
     vring_count_completed(vr, n);
 }
 
@@ -1010,12 +1221,9 @@ vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked,
                         ? rte_vhost_async_get_inflight_thread_unsafe(vid,
                                                                    queue_id)
                         : rte_vhost_async_get_inflight(vid, queue_id));
-        if (inflight == 0) {
-            /* vhost has the last word (a guest Tx count is only known
-             * after each dequeue). */
-            atomic_store_relaxed(&vr->inflight, 0);
-            atomic_store_relaxed(&vr->cost, 0);
-        }
+        /* The counts of 'vr' are left alone: every copy cleared here goes
+         * through vring_put(), and a sender may have counted copies it has
+         * yet to submit (they will fail: the vring is no longer async). */
         if (inflight < 0) {
             if (locked) {
                 /* No async channel after all. */
@@ -1081,6 +1289,10 @@ vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked,
             if (!(mask & 1)) {
                 continue;
             }
+            if (!dma_pool_use_begin(dma_id)) {
+                /* Released since we read the masks, or failing. */
+                continue;
+            }
             uint16_t avail0, used0, avail1, used1;
             bool base = !rte_vhost_get_vring_base(vid, queue_id, &avail0,
                                                   &used0);
@@ -1090,6 +1302,7 @@ vring_drain(struct vhost_async_dev *vdev, uint16_t queue_id, bool locked,
                                                        dma_id, 0)
                  : rte_vhost_clear_queue(vid, queue_id, pkts,
                                          ARRAY_SIZE(pkts), dma_id, 0));
+            dma_pool_use_end(dma_id);
             if (n && n <= ARRAY_SIZE(pkts)) {
                 /* Packets from the guest, completed but never received,
                  * are dropped here. */
@@ -1147,7 +1360,6 @@ log_numa_plan(const char *port, int guest)
 
     struct netdev *netdev = netdev_from_name(port);
     if (netdev) {
-        test_delay_new_device(port);
         current = netdev_get_numa_id(netdev);
         netdev_close(netdev);
     }
@@ -1161,6 +1373,44 @@ log_numa_plan(const char *port, int guest)
     ds_destroy(&s);
 }
 
+/* Main thread: does what sockets asked of it since last time: logs the
+ * plans of guests that connected from a new node, and refreshes the
+ * Interface status of ports whose sockets were registered. */
+static void
+run_socket_requests(void)
+{
+    struct shash numa_plans = SHASH_INITIALIZER(&numa_plans);
+    struct sset stale_ports = SSET_INITIALIZER(&stale_ports);
+    struct shash_node *node;
+    const char *port;
+
+    ovs_mutex_lock(&vhost_async_socket_mutex);
+    SHASH_FOR_EACH (node, &sockets) {
+        struct vhost_async_socket *sock = node->data;
+
+        if (sock->numa_log_pending) {
+            sock->numa_log_pending = false;
+            shash_add_nocopy(&numa_plans, xstrdup(sock->port),
+                             xmemdup(&sock->guest_numa,
+                                     sizeof sock->guest_numa));
+        }
+        if (sock->status_stale) {
+            sock->status_stale = false;
+            sset_add(&stale_ports, sock->port);
+        }
+    }
+    ovs_mutex_unlock(&vhost_async_socket_mutex);
+
+    SHASH_FOR_EACH (node, &numa_plans) {
+        log_numa_plan(node->name, *(int *) node->data);
+    }
+    shash_destroy_free_data(&numa_plans);
+    SSET_FOR_EACH (port, &stale_ports) {
+        vhost_async_port_status_changed(port);
+    }
+    sset_destroy(&stale_ports);
+}
+
 void
 netdev_vhost_async_new_device(int vid)
 {
@@ -1169,7 +1419,6 @@ netdev_vhost_async_new_device(int vid)
     if (vdev) {
         struct vhost_async_socket *sock;
         int guest_numa = rte_vhost_get_numa_node(vid);
-        char *numa_port = NULL;
 
         /* A new connection starts with fresh vrings. */
         ovs_mutex_lock(&vhost_async_socket_mutex);
@@ -1183,14 +1432,19 @@ netdev_vhost_async_new_device(int vid)
         if (sock) {
             sock->n_stalled = 0;
             if (sock->guest_numa != guest_numa) {
+                /* Logged by the main thread: the plan needs the port's
+                 * netdev, whose last reference this thread must never
+                 * hold. */
                 sock->guest_numa = guest_numa;
-                numa_port = xstrdup(sock->port);
+                sock->numa_log_pending = true;
             }
         }
+        char *delayed_port = (sock && test_delay_msec(&new_device_delay)
+                              ? xstrdup(sock->port) : NULL);
         ovs_mutex_unlock(&vhost_async_socket_mutex);
-        if (numa_port) {
-            log_numa_plan(numa_port, guest_numa);
-            free(numa_port);
+        if (delayed_port) {
+            test_delay_new_device(delayed_port);
+            free(delayed_port);
         }
 
         uint16_t n = rte_vhost_get_vring_num(vid);
@@ -1201,18 +1455,78 @@ netdev_vhost_async_new_device(int vid)
     }
 }
 
-void
+/* Vhost events thread: follows a vring_state_changed() call of 'vdev' and
+ * returns false if it is one that vhost forces on a vring the guest has
+ * disabled.
+ *
+ * With async copies, vhost calls vring_state_changed(q, 0) for every vring
+ * in a row before it remaps the guest's memory, and (q, 1) for every
+ * vring in a row right after, whatever the guest had enabled, and no
+ * public call says what the guest enabled.  So the guest's own enables
+ * and disables are tracked here, and an enable that completes such a
+ * sweep for a vring that was disabled before it began is not the
+ * guest's. */
+static bool
+sweep_follow(struct vhost_async_dev *vdev, uint16_t queue_id, bool enable)
+{
+    struct vhost_async_sweep *sw = &vdev->sweep;
+    int n_vrings = rte_vhost_get_vring_num(vdev->vid);
+    bool guest_enabled = sw->guest_enabled[queue_id];
+
+    if (!enable) {
+        if (queue_id == 0) {
+            sw->state = VHOST_ASYNC_SWEEP_DISABLING;
+            sw->next = 0;
+        }
+        if (sw->state == VHOST_ASYNC_SWEEP_DISABLING
+            && queue_id == sw->next) {
+            sw->was_enabled[queue_id] = guest_enabled;
+            sw->next++;
+        } else {
+            sw->state = VHOST_ASYNC_SWEEP_NONE;
+        }
+        sw->guest_enabled[queue_id] = false;
+        return true;
+    }
+
+    if (sw->state == VHOST_ASYNC_SWEEP_DISABLING && queue_id == 0
+        && sw->next == n_vrings) {
+        sw->state = VHOST_ASYNC_SWEEP_ENABLING;
+        sw->next = 0;
+    }
+    if (sw->state == VHOST_ASYNC_SWEEP_ENABLING && queue_id == sw->next) {
+        if (++sw->next >= n_vrings) {
+            sw->state = VHOST_ASYNC_SWEEP_NONE;
+        }
+        if (!sw->was_enabled[queue_id]) {
+            VLOG_DBG("vhost device %d: vring %"PRIu16" stays disabled after "
+                     "the memory table change", vdev->vid, queue_id);
+            return false;
+        }
+    } else {
+        sw->state = VHOST_ASYNC_SWEEP_NONE;
+    }
+    sw->guest_enabled[queue_id] = true;
+    return true;
+}
+
+bool
 netdev_vhost_async_vring_state_changed(int vid, uint16_t queue_id,
                                        int enable)
 {
     struct vhost_async_dev *vdev;
 
     if (queue_id >= VHOST_ASYNC_MAX_VRINGS) {
-        return;
+        return true;
     }
     vdev = enable ? vdev_create(vid) : vhost_async_vdev_get(vid);
     if (!vdev) {
-        return;
+        return true;
+    }
+    if (!sweep_follow(vdev, queue_id, enable)) {
+        /* Turning async on must not change which queues carry traffic. */
+        COVERAGE_INC(vhost_async_forced_enable);
+        return false;
     }
     if (enable) {
         vring_register(vdev, queue_id, true);
@@ -1221,6 +1535,7 @@ netdev_vhost_async_vring_state_changed(int vid, uint16_t queue_id,
          * memory is unmapped as soon as we return. */
         vring_drain(vdev, queue_id, true, false);
     }
+    return true;
 }
 
 void
@@ -1251,8 +1566,12 @@ netdev_vhost_async_destroy_device(int vid)
     }
     ovs_mutex_unlock(&vhost_async_socket_mutex);
 
-    /* Pending entries see the table change and let go. */
+    /* Pending entries see the table change and let go; vhost frees the
+     * device once we return. */
     ovsrcu_set(&vhost_devs[vid], NULL);
+    unsigned int orig;
+    atomic_sub_relaxed(&n_vdevs, 1, &orig);
+    readers_wait();
 
     /* The vhost events thread is no OVS thread: an ovsrcu_postpone() there
      * would leave it non-quiescent for good.  The main thread frees. */
@@ -1296,6 +1615,7 @@ pending_list_put(struct vhost_async_pending_list *list)
     OVS_NO_THREAD_SAFETY_ANALYSIS
 {
     if (list == &shared_pending) {
+        atomic_store_relaxed(&shared_pending_n, shared_pending.n);
         ovs_mutex_unlock(&shared_mutex);
     }
 }
@@ -1338,7 +1658,7 @@ pending_add(struct vhost_async_pending_list *list,
     };
     /* The device stays in the pool while this entry exists. */
     dma_pool_busy_vrings_add(channel, 1);
-    stat_add(VA_STAT_DEFERRED_ADDED, 1);
+    list_stat_add(list, VA_STAT_DEFERRED_ADDED, 1);
 }
 
 /* Polls one pending vring, adding the copies to the guest it collects to
@@ -1367,6 +1687,12 @@ pending_poll(const struct vhost_async_pending *p, unsigned int *n_done)
         return true;
     }
     vr = &vdev->vrings[p->queue_id];
+    bool error;
+    atomic_read_relaxed(&vr->error, &error);
+    if (error) {
+        /* Its copies are lost; the main thread resets the guest. */
+        return true;
+    }
     if (!vring_is_async(vr) || !is_guest_rx(p->queue_id)) {
         /* Guest Tx completions are received packets: only the rx queue's
          * poller may collect them.  The entry just keeps the device. */
@@ -1375,10 +1701,15 @@ pending_poll(const struct vhost_async_pending *p, unsigned int *n_done)
         atomic_read_relaxed(&vr->inflight, &inflight);
         return inflight <= 0;
     }
+    if (!dma_pool_use_begin(p->channel->dev_id)) {
+        /* Failing (we will know next time) or stopped (test only). */
+        return false;
+    }
     n = rte_vhost_poll_enqueue_completed(p->vid, p->queue_id, pkts,
                                          ARRAY_SIZE(pkts),
                                          p->channel->dev_id,
                                          p->channel->vchan);
+    dma_pool_use_end(p->channel->dev_id);
     if (n) {
         vring_put(vdev, p->queue_id, pkts, n);
         stat_add(VA_STAT_COMPLETIONS, n);
@@ -1401,15 +1732,17 @@ pending_list_poll(struct vhost_async_pending_list *list)
         return 0;
     }
     start = rte_get_tsc_cycles();
+    reader_enter(list);
     for (size_t i = 0; i < list->n; ) {
         if (pending_poll(&list->entries[i], &n_done)) {
             dma_pool_busy_vrings_add(list->entries[i].channel, -1);
             list->entries[i] = list->entries[--list->n];
-            stat_add(VA_STAT_DEFERRED_DONE, 1);
+            list_stat_add(list, VA_STAT_DEFERRED_DONE, 1);
         } else {
             i++;
         }
     }
+    reader_exit(list);
     stat_add(VA_STAT_POLL_CYCLES, rte_get_tsc_cycles() - start);
     return n_done;
 }
@@ -1447,6 +1780,47 @@ submit_budget(const struct vhost_async_vring *vr,
     return n;
 }
 
+/* Counts 'n' copies of 'cost' descriptors to guest Rx vring 'vr' as in
+ * flight, before they are submitted.  Guest Rx counts only ever go up and
+ * down by what is submitted and what comes back. */
+static void
+vring_publish(struct vhost_async_vring *vr, int n, int cost)
+{
+    int orig;
+
+    atomic_add_relaxed(&vr->cost, cost, &orig);
+    atomic_add_relaxed(&vr->inflight, n, &orig);
+}
+
+/* Adds the device of 'channel' to those 'vr' has copies on, before the
+ * copies exist.  Returns its bit if it was not there, for
+ * vring_mask_undo() if no copy was made after all: a device in the mask
+ * of a vring with copies in flight takes the blame if it fails. */
+static uint64_t
+vring_mask_add(struct vhost_async_vring *vr,
+               const struct dma_pool_channel *channel)
+{
+    uint64_t bit = UINT64_C(1) << (channel->dev_id % VHOST_ASYNC_MAX_DMA);
+    uint64_t mask;
+
+    atomic_read_relaxed(&vr->dma_mask, &mask);
+    if (mask & bit) {
+        return 0;
+    }
+    atomic_or_relaxed(&vr->dma_mask, bit, &mask);
+    return bit;
+}
+
+static void
+vring_mask_undo(struct vhost_async_vring *vr, uint64_t bit)
+{
+    uint64_t mask;
+
+    if (bit) {
+        atomic_and_relaxed(&vr->dma_mask, ~bit, &mask);
+    }
+}
+
 /* Copies with the CPU, which must not overtake copies in flight: with
  * none, the async path's state stays consistent. */
 static uint16_t
@@ -1457,7 +1831,7 @@ enqueue_sync(int vid, uint16_t queue_id, struct vhost_async_vring *vr,
     uint16_t n;
 
     atomic_read_relaxed(&vr->inflight, &inflight);
-    if (inflight) {
+    if (inflight > 0) {
         return 0;
     }
     n = rte_vhost_enqueue_burst(vid, queue_id, pkts, count);
@@ -1496,7 +1870,7 @@ netdev_vhost_async_enqueue_burst(int vid, uint16_t queue_id,
         /* Submits happen under the caller's tx queue lock, which we hold:
          * with nothing in flight now, a CPU copy cannot overtake one. */
         atomic_read_relaxed(&vr->inflight, &inflight);
-        if (!inflight) {
+        if (inflight <= 0) {
             return enqueue_sync(vid, queue_id, vr, pkts, count);
         }
         COVERAGE_INC(vhost_async_small_refused);
@@ -1510,40 +1884,50 @@ netdev_vhost_async_enqueue_burst(int vid, uint16_t queue_id,
     if (!list) {
         return enqueue_sync(vid, queue_id, vr, pkts, count);
     }
-
-    /* Make room first: completions free descriptors and mbufs.  OVS's
-     * tx-retries-max loop calls again, and so polls again, when not
-     * everything could be submitted. */
-    pending_list_poll(list);
-
-    budget = submit_budget(vr, channel, pkts, count, &cost);
-    if (!budget) {
+    if (!dma_pool_use_begin(channel->dev_id)) {
         pending_list_put(list);
-        /* The ring is full of other vrings' copies: this one, with none
-         * in flight, may as well copy with the CPU. */
         return enqueue_sync(vid, queue_id, vr, pkts, count);
     }
 
+    /* Make room first: completions free descriptors and mbufs.  A vring
+     * at its share of the ring waits a little for its own copies, as
+     * OVS's tx-retries-max loop would for a slow guest. */
+    budget = 0;
+    for (int try = 0; !budget && try <= VHOST_ASYNC_BUDGET_RETRIES; try++) {
+        pending_list_poll(list);
+        budget = submit_budget(vr, channel, pkts, count, &cost);
+    }
+    if (!budget) {
+        dma_pool_use_end(channel->dev_id);
+        pending_list_put(list);
+        /* Still full of other vrings' copies: this one, if it has none in
+         * flight, may as well copy with the CPU. */
+        return enqueue_sync(vid, queue_id, vr, pkts, count);
+    }
+
+    /* Published before the copies exist, so that a drain, which may run
+     * as soon as the vhost call releases the vring, never finds copies
+     * these counts miss or a device missing from the mask. */
+    uint64_t new_bit = vring_mask_add(vr, channel);
+    vring_publish(vr, budget, cost);
     n = rte_vhost_submit_enqueue_burst(vid, queue_id, pkts, budget,
                                        channel->dev_id, channel->vchan);
+    dma_pool_use_end(channel->dev_id);
     test_delay_after_submit();
+    if (!n) {
+        vring_mask_undo(vr, new_bit);
+    }
     if (n < budget) {
+        int unused = 0;
+
         COVERAGE_INC(vhost_async_vring_full);
-        cost = 0;
-        for (uint16_t i = 0; i < n; i++) {
-            cost += copy_cost(pkts[i]);
+        for (uint16_t i = n; i < budget; i++) {
+            unused += copy_cost(pkts[i]);
         }
+        atomic_sub_relaxed(&vr->cost, unused, &orig);
+        atomic_sub_relaxed(&vr->inflight, budget - n, &orig);
     }
     if (n) {
-        uint64_t bit = UINT64_C(1) << (channel->dev_id % VHOST_ASYNC_MAX_DMA);
-        uint64_t mask;
-
-        atomic_add_relaxed(&vr->cost, cost, &orig);
-        atomic_add_relaxed(&vr->inflight, n, &orig);
-        atomic_read_relaxed(&vr->dma_mask, &mask);
-        if (!(mask & bit)) {
-            atomic_or_relaxed(&vr->dma_mask, bit, &mask);
-        }
         pending_add(list, vdev, queue_id, channel);
         /* vhost owns them until their copy completes. */
         memset(pkts, 0, n * sizeof *pkts);
@@ -1614,39 +1998,50 @@ netdev_vhost_async_dequeue_burst(int vid, uint16_t queue_id,
          * were submitted to.  Receive them first, in order. */
         const struct dma_pool_channel *old = vr->dq_channel;
 
-        if (!old || dma_pool_channel_failed(old)) {
+        if (!old || dma_pool_channel_failed(old)
+            || !dma_pool_use_begin(old->dev_id)) {
             return 0;
         }
         n = rte_vhost_clear_queue(vid, queue_id, pkts, count, old->dev_id,
                                   old->vchan);
+        dma_pool_use_end(old->dev_id);
         if (n > count) {
             n = 0;
         }
         vring_forget(vdev, queue_id, pkts, n);
-        if (!rte_vhost_async_get_inflight(vid, queue_id)) {
-            atomic_store_relaxed(&vr->inflight, 0);
+        int left = rte_vhost_async_get_inflight(vid, queue_id);
+        if (left >= 0) {
+            atomic_store_relaxed(&vr->inflight, left);
         }
         COVERAGE_ADD(vhost_async_dequeue, n);
         stat_add(VA_STAT_DMA_FROM_GUEST, n);
         return n;
     }
     list = channel ? pending_list_get_room() : NULL;
+    if (list && !dma_pool_use_begin(channel->dev_id)) {
+        pending_list_put(list);
+        list = NULL;
+    }
     if (!list) {
         return dequeue_sync(vid, queue_id, vr, inflight, mp, pkts, count);
     }
+    /* Before the copies exist, as for guest Rx.  A device new to the
+     * vring had nothing in flight on it before this call (or the rx queue
+     * would have changed threads, above). */
+    uint64_t new_bit = vring_mask_add(vr, channel);
     n = rte_vhost_async_try_dequeue_burst(vid, queue_id, mp, pkts, count,
                                           &nr_inflight, channel->dev_id,
                                           channel->vchan);
+    dma_pool_use_end(channel->dev_id);
+    if (nr_inflight <= 0) {
+        vring_mask_undo(vr, new_bit);
+    }
     vr->dq_channel = channel;
     vring_count_completed(vr, n);
     if (nr_inflight >= 0) {
         atomic_store_relaxed(&vr->inflight, nr_inflight);
     }
     if (nr_inflight > 0) {
-        uint64_t bit = UINT64_C(1) << (channel->dev_id % VHOST_ASYNC_MAX_DMA);
-        uint64_t mask;
-
-        atomic_or_relaxed(&vr->dma_mask, bit, &mask);
         pending_add(list, vdev, queue_id, channel);
     }
     pending_list_put(list);
@@ -1663,9 +2058,41 @@ netdev_vhost_async_attach_thread(unsigned int core_id)
     struct vhost_async_pending_list *list = xzalloc(sizeof *list);
 
     list->core_id = core_id;
+    atomic_init(&list->read_seq, 0);
+    ovs_mutex_lock(&readers_mutex);
+    ovs_list_push_back(&readers, &list->reader_node);
+    ovs_mutex_unlock(&readers_mutex);
     vhost_async_stats_register(list);
     *pmd_pending_get() = list;
     dma_pool_attach_thread(core_id);
+}
+
+/* Moves what 'list' has in flight to the shared list, which every thread
+ * polls. */
+static void
+pending_list_hand_over(struct vhost_async_pending_list *list)
+{
+    struct vhost_async_pending_list *shared;
+
+    if (!list->n) {
+        return;
+    }
+    ovs_mutex_lock(&shared_mutex);
+    shared = &shared_pending;
+    for (size_t i = 0; i < list->n; i++) {
+        const struct vhost_async_pending *p = &list->entries[i];
+
+        if (shared->n < VHOST_ASYNC_MAX_PENDING) {
+            pending_add(shared, p->vdev, p->queue_id, p->channel);
+        } else {
+            VLOG_WARN("vhost device %d vring %"PRIu16": nobody polls its "
+                      "copies in flight any more", p->vid, p->queue_id);
+        }
+        dma_pool_busy_vrings_add(p->channel, -1);
+        list_stat_add(list, VA_STAT_DEFERRED_DONE, 1);
+    }
+    list->n = 0;
+    pending_list_put(shared);
 }
 
 void
@@ -1676,25 +2103,44 @@ netdev_vhost_async_detach_thread(void)
     if (!list) {
         return;
     }
-    /* What is still in flight, the main thread polls from now on. */
-    ovs_mutex_lock(&shared_mutex);
-    for (size_t i = 0; i < list->n; i++) {
-        const struct vhost_async_pending *p = &list->entries[i];
-
-        if (shared_pending.n < VHOST_ASYNC_MAX_PENDING) {
-            pending_add(&shared_pending, p->vdev, p->queue_id, p->channel);
-        } else {
-            VLOG_WARN("vhost device %d vring %"PRIu16": nobody polls its "
-                      "copies in flight any more", p->vid, p->queue_id);
-        }
-        dma_pool_busy_vrings_add(p->channel, -1);
-    }
+    pending_list_hand_over(list);
     *pmd_pending_get() = NULL;
-    ovs_mutex_unlock(&shared_mutex);
+    ovs_mutex_lock(&readers_mutex);
+    ovs_list_remove(&list->reader_node);
+    ovs_mutex_unlock(&readers_mutex);
 
     vhost_async_stats_unregister(list);
     free(list);
     dma_pool_detach_thread();
+}
+
+void
+netdev_vhost_async_hand_over(void)
+{
+    struct vhost_async_pending_list *list = *pmd_pending_get();
+
+    if (list) {
+        pending_list_hand_over(list);
+    }
+}
+
+/* A PMD thread also polls the shared list, if nobody else is: that is
+ * where copies of the main thread, and of PMD threads that have nothing
+ * left to poll, wait for their completions, and the main thread may be
+ * busy.  In-order retirement makes every other copy to their vrings wait
+ * for them. */
+static unsigned int
+shared_list_try_poll(void)
+    OVS_NO_THREAD_SAFETY_ANALYSIS
+{
+    unsigned int n_shared, n_done = 0;
+
+    atomic_read_relaxed(&shared_pending_n, &n_shared);
+    if (n_shared && !ovs_mutex_trylock(&shared_mutex)) {
+        n_done = pending_list_poll(&shared_pending);
+        pending_list_put(&shared_pending);
+    }
+    return n_done;
 }
 
 unsigned int
@@ -1704,15 +2150,28 @@ netdev_vhost_async_poll(void)
     unsigned int n_done = pending_list_poll(list);
 
     pending_list_put(list);
+    if (list != &shared_pending) {
+        n_done += shared_list_try_poll();
+    }
     return n_done;
 }
 
 void
 netdev_vhost_async_wait(void)
 {
-    bool retry;
-
     test_delay_main_thread();
+
+    /* Out of bridge_run(), with no lock held and no RCU-protected object
+     * in use: here OVS's destroy_device() may wait for a grace period on
+     * this thread.  It leaves the thread quiescent, for the rest of the
+     * wait phase to find. */
+    bool was_quiescent = ovsrcu_is_quiescent();
+    switch_sockets();
+    if (!was_quiescent && ovsrcu_is_quiescent()) {
+        ovsrcu_quiesce_end();
+    }
+
+    bool retry;
 
     ovs_mutex_lock(&shared_mutex);
     if (shared_pending.n) {
@@ -1726,7 +2185,10 @@ netdev_vhost_async_wait(void)
         poll_timer_wait(100);
     }
     dma_pool_wait();
-    if (netdev_vhost_async_enabled()) {
+
+    unsigned int n;
+    atomic_read_relaxed(&n_vdevs, &n);
+    if (n) {
         /* vhost_async_watch_vrings(). */
         poll_timer_wait(1000);
     }

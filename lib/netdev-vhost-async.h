@@ -87,7 +87,10 @@ uint32_t netdev_vhost_async_mempool_extra(int n_txq);
  * lock and without waiting for PMD threads. */
 void netdev_vhost_async_new_device(int vid);
 void netdev_vhost_async_destroy_device(int vid);
-void netdev_vhost_async_vring_state_changed(int vid, uint16_t queue_id,
+/* Returns false for a change the caller must not act on: an enable that
+ * vhost forces on a vring the guest has disabled, after the guest's memory
+ * table changed. */
+bool netdev_vhost_async_vring_state_changed(int vid, uint16_t queue_id,
                                             int enable);
 
 /* Enqueues to guest vring 'queue_id' as rte_vhost_enqueue_burst() does.
@@ -115,6 +118,12 @@ uint16_t netdev_vhost_async_dequeue_burst(int vid, uint16_t queue_id,
 void netdev_vhost_async_attach_thread(unsigned int core_id);
 void netdev_vhost_async_detach_thread(void);
 unsigned int netdev_vhost_async_poll(void);
+
+/* A PMD thread that is left with nothing to poll, and so sleeps until its
+ * next reload, hands its copies in flight over to the threads that poll:
+ * they must be collected whatever becomes of the thread that submitted
+ * them. */
+void netdev_vhost_async_hand_over(void);
 void netdev_vhost_async_wait(void);
 
 /* Appends the async counters of the thread on 'core_id' (NON_PMD_CORE_ID:
