@@ -294,10 +294,21 @@ va_guest_stop() {
 va_guest_cmd() {
     local log=$OVS_RUNDIR/$1.log n
 
-    n=$(grep -o 'testpmd> ' "$log" | wc -l)
+    n=$(va_guest_prompts "$log")
     echo "$2" > "$OVS_RUNDIR/$1.fifo" || return 1
-    va_wait_until 30 eval \
-        "[ \$(grep -o 'testpmd> ' '$log' | wc -l) -gt $n ]"
+    va_wait_until 30 eval "[ \$(va_guest_prompts '$log') -gt $n ]"
+}
+
+# va_guest_prompts LOG
+#
+# How many times testpmd prompted in LOG.  Messages of its interrupt
+# thread may land in the middle of a prompt ("tes", then "Port 0: link
+# state change event", then "tpmd> "): they are taken out, and the lines
+# joined, before the prompts are counted.
+va_guest_prompts() {
+    sed -e 's/Port [0-9]*: link state change event//' \
+        -e 's/vhost_user_update_link_state(): virtio-user port [0-9]* is down//' \
+        "$1" | tr -d '\n' | grep -o 'testpmd> ' | wc -l
 }
 
 # va_guest_counter NAME FIELD
