@@ -466,6 +466,16 @@ netdev_vhost_async_check_dpdk_version(const char *version)
                          VHOST_ASYNC_MIN_DPDK_MONTH,
                          VHOST_ASYNC_MIN_DPDK_MINOR);
     }
+    /* A release candidate of the first refused release is refused too. */
+    if (year > VHOST_ASYNC_MAX_DPDK_YEAR
+        || (year == VHOST_ASYNC_MAX_DPDK_YEAR
+            && month >= VHOST_ASYNC_MAX_DPDK_MONTH)) {
+        return xasprintf("%s is too new for vhost async: from DPDK %d.%02d "
+                         "on, guests can unmap memory that copies in flight "
+                         "still write (REM_MEM_REG)", version,
+                         VHOST_ASYNC_MAX_DPDK_YEAR,
+                         VHOST_ASYNC_MAX_DPDK_MONTH);
+    }
     return NULL;
 }
 
@@ -752,6 +762,25 @@ netdev_vhost_async_forget_port(const char *port)
     ovs_mutex_unlock(&vhost_async_socket_mutex);
 }
 
+const char *
+netdev_vhost_async_conflict(const char *socket, uint64_t flags)
+{
+    if (!strncmp(socket, "/dev/vduse/", strlen("/dev/vduse/"))) {
+        return "it is a VDUSE device (DPDK gives those IOMMU support)";
+    }
+    if (flags & RTE_VHOST_USER_IOMMU_SUPPORT) {
+        return "vhost-iommu-support is on";
+    }
+    if (flags & RTE_VHOST_USER_POSTCOPY_SUPPORT) {
+        return "vhost-postcopy-support is on";
+    }
+    if (flags & RTE_VHOST_USER_EXTBUF_SUPPORT) {
+        /* Large TSO frames in external buffers: not tested with async. */
+        return "userspace-tso-enable is on";
+    }
+    return NULL;
+}
+
 uint64_t
 netdev_vhost_async_register_flags(const char *port, const char *socket,
                                   uint64_t flags)
@@ -775,14 +804,7 @@ netdev_vhost_async_register_flags(const char *port, const char *socket,
         socket_record(port, socket, "vhost-async-support is off", false);
         return flags;
     }
-    if (flags & RTE_VHOST_USER_IOMMU_SUPPORT) {
-        why = "vhost-iommu-support is on";
-    } else if (flags & RTE_VHOST_USER_POSTCOPY_SUPPORT) {
-        why = "vhost-postcopy-support is on";
-    } else if (flags & RTE_VHOST_USER_EXTBUF_SUPPORT) {
-        /* Large TSO frames in external buffers: not tested with async. */
-        why = "userspace-tso-enable is on";
-    }
+    why = netdev_vhost_async_conflict(socket, flags);
     socket_record(port, socket, why, why != NULL);
     if (why) {
         /* Two settings conflict: the operator has to choose. */

@@ -33,6 +33,12 @@ struct smap;
 #define VHOST_ASYNC_MIN_DPDK_MONTH 11
 #define VHOST_ASYNC_MIN_DPDK_MINOR 4
 
+/* The first DPDK we refuse: 26.07 adds the vhost-user REM_MEM_REG message,
+ * which unmaps guest memory without a vring_state_changed() call, and so
+ * without a drain of the copies still writing into it. */
+#define VHOST_ASYNC_MAX_DPDK_YEAR  26
+#define VHOST_ASYNC_MAX_DPDK_MONTH 7
+
 /* Called from the main thread right after the EAL is up, then on every
  * run of the main loop: follows the vhost-async-* knobs of
  * Open_vSwitch other_config. */
@@ -59,6 +65,12 @@ void netdev_vhost_async_forget_port(const char *port);
 uint64_t netdev_vhost_async_register_flags(const char *port,
                                            const char *socket,
                                            uint64_t flags);
+/* Why a socket registered with vhost 'flags' cannot copy asynchronously
+ * ("vhost-iommu-support is on"), or NULL if it can.  A VDUSE port
+ * ('socket' under /dev/vduse/) cannot: DPDK forces IOMMU support on it,
+ * and then refuses to register it with async copy at all. */
+const char *netdev_vhost_async_conflict(const char *socket, uint64_t flags);
+
 /* True, once, if the async layer unregistered 'socket' to change its
  * async flag: the port must register it again (its reconfigure). */
 bool netdev_vhost_async_take_reregistration(const char *socket);

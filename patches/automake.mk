@@ -1,4 +1,5 @@
-# The hook series applied to the OVS source, in the order of patches/series.
+# The hooks applied to the OVS source, in the order of patches/series.X.Y
+# for OVS X.Y.
 PATCH_FILES = \
 	$(srcdir)/patches/0001-build-Compile-the-vhost-async-overlay.patch \
 	$(srcdir)/patches/0002-dpdk-Let-vhost-async-follow-other_config.patch \
@@ -14,4 +15,4 @@ PATCH_FILES = \
 	$(srcdir)/patches/0012-dpif-netdev-Show-vhost-async-counters-in-pmd-stats-show.patch \
 	$(srcdir)/patches/0013-netdev-dpdk-Show-vhost-async-counters-in-Interface-statistics.patch \
 	$(srcdir)/patches/0014-dpif-netdev-Account-for-vhost-async-completion-polling.patch
-EXTRA_DIST += patches/series $(PATCH_FILES)
+EXTRA_DIST += patches/series.3.1 patches/series.3.5 $(PATCH_FILES)

@@ -22,6 +22,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <rte_vhost.h>
 
 #include "command-line.h"
 #include "netdev-vhost-async.h"
@@ -41,6 +44,28 @@ test_dpdk_version(struct ovs_cmdl_context *ctx)
         printf("%s: %s\n", ctx->argv[i], error ? error : "ok");
         free(error);
     }
+}
+
+/* conflict SOCKET [FLAG]...
+ *
+ * Whether a socket registered with vhost FLAGs (iommu, postcopy, extbuf)
+ * may copy asynchronously, and why not. */
+static void
+test_conflict(struct ovs_cmdl_context *ctx)
+{
+    uint64_t flags = 0;
+
+    for (int i = 2; i < ctx->argc; i++) {
+        const char *name = ctx->argv[i];
+
+        flags |= (!strcmp(name, "iommu") ? RTE_VHOST_USER_IOMMU_SUPPORT
+                  : !strcmp(name, "postcopy") ? RTE_VHOST_USER_POSTCOPY_SUPPORT
+                  : !strcmp(name, "extbuf") ? RTE_VHOST_USER_EXTBUF_SUPPORT
+                  : (ovs_fatal(0, "%s: unknown flag", name), 0));
+    }
+
+    const char *why = netdev_vhost_async_conflict(ctx->argv[1], flags);
+    printf("%s: %s\n", ctx->argv[1], why ? why : "async");
 }
 
 /* numa-plan NODES GUEST [CURRENT]
@@ -84,6 +109,7 @@ test_numa_plan(struct ovs_cmdl_context *ctx)
 static const struct ovs_cmdl_command commands[] = {
     { "dpdk-version", "VERSION...", 1, INT_MAX, test_dpdk_version,
       OVS_RO },
+    { "conflict", "SOCKET [FLAG]...", 1, INT_MAX, test_conflict, OVS_RO },
     { "numa-plan", "NODES GUEST [CURRENT]", 2, 3, test_numa_plan, OVS_RO },
     { NULL, NULL, 0, 0, NULL, OVS_RO },
 };
