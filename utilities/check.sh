@@ -2,7 +2,9 @@
 # Installs what is missing, builds, checks the documentation ("make docs")
 # and the install path (utilities/install-check.sh), and runs the whole
 # test suite: unit tests and system tests with a real ovs-vswitchd,
-# hugepages and guests.
+# hugepages and guests; then, for each other stack in VA_STACKS (default:
+# Debian 13), the build and the tests of tests/stack-subset.txt in a root
+# file system of that release (utilities/check-stack.sh).
 # Run as root.  TESTSUITEFLAGS passes options to autotest, for example
 # TESTSUITEFLAGS='-k dma -v'.  Ends with a line "N passed, N failed".
 set -euo pipefail
@@ -47,9 +49,35 @@ done
 passed=$(( $(count 'ok$') + $(count 'expected failure') ))
 failed=$(( $(count 'FAILED \(') + $(count 'UNEXPECTED PASS') ))
 skipped=$(count 'skipped \(')
-echo "$passed passed, $failed failed, $skipped skipped"
 if [ "$passed" -eq 0 ] && [ "$rc" -eq 0 ]; then
     echo "no test was run" >&2
     rc=1
 fi
+. /etc/os-release
+host=$(case $VERSION_CODENAME in
+           bookworm) echo debian-12 ;;
+           trixie) echo debian-13 ;;
+           *) echo sid ;;
+       esac)
+lines=("stack $host (OVS $(sed -n 's/^OVS_VERSION = //p' "$build/Makefile"), \
+DPDK $(sed -n 's/^DPDK_VERSION = //p' "$build/Makefile")): $passed passed, \
+$failed failed, $skipped skipped")
+
+# The other stacks, each in its own Debian root.
+for stack in ${VA_STACKS-debian-13}; do
+    [ "$stack" != "$host" ] || continue
+    stack_out=$build/check-$stack.out
+    "$top/utilities/check-stack.sh" "$stack" 2>&1 | tee "$stack_out" \
+        || rc=1
+    line=$(grep '^stack ' "$stack_out" | tail -n 1)
+    lines+=("${line:-stack $stack: 0 passed, 1 failed, 0 skipped}")
+    n=($(echo "${line:-: 0 passed, 1 failed, 0 skipped}" \
+         | sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) .*/\1 \2 \3/'))
+    passed=$((passed + n[0]))
+    failed=$((failed + n[1]))
+    skipped=$((skipped + n[2]))
+done
+
+printf '%s\n' "${lines[@]}"
+echo "$passed passed, $failed failed, $skipped skipped"
 exit "$rc"
