@@ -2,6 +2,7 @@ UTILITY_FILES = \
 	utilities/install-deps.sh \
 	utilities/build.sh \
 	utilities/check-at-commit.sh \
+	utilities/check-results.sh \
 	utilities/check-stack.sh \
 	utilities/debian-root.sh \
 	utilities/demo.sh \

@@ -20,6 +20,7 @@ if [ "${1:-}" = --all ]; then
 fi
 builds=${VA_STACK_BUILDS:-/var/cache/ovs-vhost-async/builds}
 root_sh=$top/utilities/debian-root.sh
+. "$top/utilities/check-results.sh"
 
 case $release in
     bookworm|debian-12) name=debian-12 ;;
@@ -30,29 +31,16 @@ esac
 
 "$root_sh" create "$release"
 mkdir -p "$builds/$release"
-rm -f "$builds/$release/check.out" "$builds/$release/stack.txt"
+rm -f "$builds/$release/check.out"
 
 # Inside the root: the same build as on a host, then the tests.
 inner() {
     cat <<'EOF'
 set -euo pipefail
 cd /src
-src=/usr/src/openvswitch
-if [ -f $src/openvswitch.tar.gz ]; then
-    ovs_ac=$(tar -xzOf $src/openvswitch.tar.gz --wildcards \
-             --no-wildcards-match-slash '*/configure.ac')
-else
-    ovs_ac=$(cat $src/configure.ac)
-fi
-ovs=$(echo "$ovs_ac" | sed -n 's/^AC_INIT(openvswitch, *\([0-9.]*\).*/\1/p' \
-      | head -n 1)
-echo "stack: OVS $ovs, DPDK $(pkg-config --modversion libdpdk)" \
-    > /build/stack.txt
 BUILD_DIR=/build ./utilities/build.sh
 make -C /build tests/testsuite tests/atlocal > /dev/null
-if [ "$ALL" = true ]; then
-    set -- "$@"
-else
+if [ "$ALL" != true ]; then
     nums=$(cd /build && ./tests/testsuite -l \
            | awk -v list=/src/tests/stack-subset.txt '
                 BEGIN { while ((getline l < list) > 0)
@@ -77,29 +65,8 @@ VA_ROOT_ENV=ALL ALL=$all "$root_sh" run "$release" \
     --bind "$top:/src" --bind "$builds/$release:/build" \
     -- bash -c "$(inner)" inner "$@" || rc=$?
 
-out=$builds/$release/check.out
-count() {
-    if [ -f "$out" ]; then
-        grep -cE "^ *[0-9]+: .* $1" "$out" || true
-    else
-        echo 0
-    fi
-}
-for n in $(sed -nE 's/^ *([0-9]+): .* FAILED \(.*/\1/p' "$out" 2>/dev/null \
-           | head -5); do
-    for log in "$builds/$release"/tests/testsuite.dir/{,0,00}$n/testsuite.log
-    do
-        if [ -f "$log" ]; then
-            echo "--- $name test $n: the end of $log"
-            tail -n 30 "$log"
-        fi
-    done
-done
-passed=$(count 'ok$')
-failed=$(( $(count 'FAILED \(') + $(count 'UNEXPECTED PASS') ))
-skipped=$(count 'skipped \(')
-what=$(sed -n 's/^stack: //p' "$builds/$release/stack.txt" 2>/dev/null \
-       || true)
+va_check_results "$builds/$release/check.out" "$builds/$release/tests"
+what=$(va_stack_versions "$builds/$release")
 echo "stack $name (${what:-not built}): $passed passed, $failed failed," \
      "$skipped skipped"
 if [ "$passed" -eq 0 ] && [ "$rc" -eq 0 ]; then

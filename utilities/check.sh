@@ -12,6 +12,7 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$top/_build}
+. "$top/utilities/check-results.sh"
 
 "$top/utilities/install-deps.sh"
 "$top/utilities/build.sh"
@@ -26,30 +27,7 @@ rc=0
 make -C "$build" check TESTSUITEFLAGS="${TESTSUITEFLAGS:--j2}" 2>&1 \
     | tee "$out" || rc=$?
 
-# One line per test: "  N: name   ok|skipped (...)|FAILED (...)|...".
-count() {
-    grep -cE "^ *[0-9]+: .* $1" "$out" || true
-}
-# The end of each failed test's log, so that a CI log shows why.
-for n in $(sed -nE 's/^ *([0-9]+): .* FAILED \(.*/\1/p' "$out" | head -5); do
-    # autotest pads the directory's number to the width of the last.
-    for log in "$build"/tests/testsuite.dir/{,0,00}$n/testsuite.log; do
-        if [ -f "$log" ]; then
-            echo "--- test $n: the end of $log"
-            tail -n 40 "$log"
-        fi
-    done
-    for log in "$build"/tests/testsuite.dir/{,0,00}$n/ovs-vswitchd.log; do
-        if [ -f "$log" ]; then
-            echo "--- test $n: the end of $log, without debug lines"
-            grep -v '|DBG|' "$log" | tail -n 30 | cut -c 1-300
-        fi
-    done
-done
-
-passed=$(( $(count 'ok$') + $(count 'expected failure') ))
-failed=$(( $(count 'FAILED \(') + $(count 'UNEXPECTED PASS') ))
-skipped=$(count 'skipped \(')
+va_check_results "$out" "$build/tests"
 if [ "$passed" -eq 0 ] && [ "$rc" -eq 0 ]; then
     echo "no test was run" >&2
     rc=1
@@ -60,8 +38,7 @@ host=$(case $VERSION_CODENAME in
            trixie) echo debian-13 ;;
            *) echo sid ;;
        esac)
-lines=("stack $host (OVS $(sed -n 's/^OVS_VERSION = //p' "$build/Makefile"), \
-DPDK $(sed -n 's/^DPDK_VERSION = //p' "$build/Makefile")): $passed passed, \
+lines=("stack $host ($(va_stack_versions "$build")): $passed passed, \
 $failed failed, $skipped skipped")
 
 # The other stacks, each in its own Debian root.
