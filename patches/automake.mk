@@ -14,5 +14,14 @@ PATCH_FILES = \
 	$(srcdir)/patches/0011-netdev-dpdk-Let-a-vhost-user-client-port-choose-async.patch \
 	$(srcdir)/patches/0012-dpif-netdev-Show-vhost-async-counters-in-pmd-stats-show.patch \
 	$(srcdir)/patches/0013-netdev-dpdk-Show-vhost-async-counters-in-Interface-statistics.patch \
-	$(srcdir)/patches/0014-dpif-netdev-Account-for-vhost-async-completion-polling.patch
-EXTRA_DIST += patches/series.3.1 patches/series.3.5 $(PATCH_FILES)
+	$(srcdir)/patches/0014-dpif-netdev-Account-for-vhost-async-completion-polling.patch \
+	$(srcdir)/patches/4.0/0001-build-Compile-the-vhost-async-overlay.patch \
+	$(srcdir)/patches/4.0/0002-dpdk-Let-vhost-async-follow-other_config.patch \
+	$(srcdir)/patches/4.0/0004-dpdk-unixctl-Document-dpdk-dma-show.patch \
+	$(srcdir)/patches/4.0/0007-dpif-netdev-Poll-async-copies-in-every-thread-that-submits.patch \
+	$(srcdir)/patches/4.0/0011-netdev-dpdk-Let-a-vhost-user-client-port-choose-async.patch \
+	$(srcdir)/patches/4.0/0012-dpif-netdev-Show-vhost-async-counters-in-pmd-perf-show.patch \
+	$(srcdir)/patches/4.0/0013-netdev-dpdk-Show-vhost-async-counters-in-Interface-statistics.patch \
+	$(srcdir)/patches/4.0/0014-dpif-netdev-Account-for-vhost-async-completion-polling.patch
+EXTRA_DIST += patches/series.3.1 patches/series.3.5 patches/series.4.0 \
+	$(PATCH_FILES)

@@ -5,7 +5,10 @@
 #   stack debian-13 (OVS 3.5.0, DPDK 24.11.8): N passed, N failed, N skipped
 #
 #   check-stack.sh RELEASE [--all] [TESTSUITE-ARG]...
+#   check-stack.sh RELEASE --demo
 #
+# --demo runs the README's demo command (utilities/demo.sh) in the root
+# instead of the tests.
 # The build goes to $VA_STACK_BUILDS (default /var/cache/ovs-vhost-async/
 # builds)/RELEASE, kept between runs like the root.  Run as root.
 set -euo pipefail
@@ -13,11 +16,11 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 release=${1:?usage: $0 RELEASE [--all] [TESTSUITE-ARG]...}
 shift
-all=false
-if [ "${1:-}" = --all ]; then
-    all=true
-    shift
-fi
+mode=subset
+case ${1:-} in
+    --all) mode=all; shift ;;
+    --demo) mode=demo; shift ;;
+esac
 builds=${VA_STACK_BUILDS:-/var/cache/ovs-vhost-async/builds}
 root_sh=$top/utilities/debian-root.sh
 . "$top/utilities/check-results.sh"
@@ -31,18 +34,36 @@ esac
 
 "$root_sh" create "$release"
 mkdir -p "$builds/$release"
-rm -f "$builds/$release/check.out"
+rm -f "$builds/$release/obj/check.out"
+
+# The root builds from its own copy of the source files, never from this
+# tree: the files boot.sh generates here come from this host's autotools,
+# which the root's make would try to run again.  Copied with their times,
+# so that only what changed is rebuilt.
+if git -C "$top" rev-parse --git-dir > /dev/null 2>&1; then
+    git -C "$top" ls-files -z --cached --others --exclude-standard \
+        | (cd "$top" && tar --null -T - -cf -) > "$builds/$release/src.tar"
+else
+    tar -C "$top" --exclude=./_build --exclude=./_bench -cf - . \
+        > "$builds/$release/src.tar"
+fi
 
 # Inside the root: the same build as on a host, then the tests.
 inner() {
     cat <<'EOF'
 set -euo pipefail
-cd /src
-BUILD_DIR=/build ./utilities/build.sh
-make -C /build tests/testsuite tests/atlocal > /dev/null
-if [ "$ALL" != true ]; then
-    nums=$(cd /build && ./tests/testsuite -l \
-           | awk -v list=/src/tests/stack-subset.txt '
+mkdir -p /build/src
+tar -C /build/src -xf /build/src.tar
+rm /build/src.tar
+cd /build/src
+if [ "$MODE" = demo ]; then
+    exec env BUILD_DIR=/build/obj ./utilities/demo.sh
+fi
+BUILD_DIR=/build/obj ./utilities/build.sh
+make -C /build/obj tests/testsuite tests/atlocal > /dev/null
+if [ "$MODE" = subset ]; then
+    nums=$(cd /build/obj && ./tests/testsuite -l \
+           | awk -v list=/build/src/tests/stack-subset.txt '
                 BEGIN { while ((getline l < list) > 0)
                             if (l !~ /^#/ && l != "") want[l] = 1 }
                 /^ *[0-9]+: / { n = $1; sub(":", "", n)
@@ -53,20 +74,23 @@ if [ "$ALL" != true ]; then
     set -- $nums "$@"
 fi
 rc=0
-make -C /build check TESTSUITEFLAGS="-j2 $*" > /build/check.out 2>&1 \
+make -C /build/obj check TESTSUITEFLAGS="-j2 $*" > /build/obj/check.out 2>&1 \
     || rc=$?
-grep -E '^ *[0-9]+: ' /build/check.out || true
+grep -E '^ *[0-9]+: ' /build/obj/check.out || true
 exit $rc
 EOF
 }
 
 rc=0
-VA_ROOT_ENV=ALL ALL=$all "$root_sh" run "$release" \
-    --bind "$top:/src" --bind "$builds/$release:/build" \
+VA_ROOT_ENV=MODE MODE=$mode "$root_sh" run "$release" \
+    --bind "$builds/$release:/build" \
     -- bash -c "$(inner)" inner "$@" || rc=$?
+if [ "$mode" = demo ]; then
+    exit "$rc"
+fi
 
-va_check_results "$builds/$release/check.out" "$builds/$release/tests"
-what=$(va_stack_versions "$builds/$release")
+va_check_results "$builds/$release/obj/check.out" "$builds/$release/obj/tests"
+what=$(va_stack_versions "$builds/$release/obj")
 echo "stack $name (${what:-not built}): $passed passed, $failed failed," \
      "$skipped skipped"
 if [ "$passed" -eq 0 ] && [ "$rc" -eq 0 ]; then

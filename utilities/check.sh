@@ -2,10 +2,10 @@
 # Installs what is missing, builds, checks the documentation ("make docs")
 # and the install path (utilities/install-check.sh), and runs the whole
 # test suite: unit tests and system tests with a real ovs-vswitchd,
-# hugepages and guests; then, for each other stack in VA_STACKS (e.g.
-# debian-13; none by default, until its subset passes), the build and the
+# hugepages and guests; then, for each stack in VA_STACKS (default
+# "debian-12 debian-13 sid") other than the host's, the build and the
 # tests of tests/stack-subset.txt in a root file system of that release
-# (utilities/check-stack.sh).
+# (utilities/check-stack.sh).  VA_STACKS= runs the host's suite alone.
 # Run as root.  TESTSUITEFLAGS passes options to autotest, for example
 # TESTSUITEFLAGS='-k dma -v'.  Ends with a line "N passed, N failed".
 set -euo pipefail
@@ -42,7 +42,7 @@ lines=("stack $host ($(va_stack_versions "$build")): $passed passed, \
 $failed failed, $skipped skipped")
 
 # The other stacks, each in its own Debian root.
-for stack in ${VA_STACKS-}; do
+for stack in ${VA_STACKS-debian-12 debian-13 sid}; do
     [ "$stack" != "$host" ] || continue
     stack_out=$build/check-$stack.out
     "$top/utilities/check-stack.sh" "$stack" 2>&1 | tee "$stack_out" \

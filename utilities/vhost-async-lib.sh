@@ -144,13 +144,15 @@ va_ovs_start() {
         || return 1
     va_vsctl --no-wait init || return 1
     # 512 MB: a 9000 B MTU mempool takes about 170 MB, and vhost async
-    # allocates its per-vring metadata from the same heap.
+    # allocates its per-vring metadata from the same heap.  --in-memory
+    # (which OVS adds anyway) leaves no hugepage file behind; DPDK 25.11
+    # refuses it beside --huge-unlink.
     va_vsctl --no-wait set Open_vSwitch . \
         other_config:dpdk-init=true \
         other_config:dpdk-socket-mem=512 \
         other_config:dpdk-socket-limit=512 \
         other_config:pmd-cpu-mask=0x2 \
-        "other_config:dpdk-extra=--no-pci --iova-mode=${VA_IOVA_MODE:-va} ${VA_EXTRA_EAL:-} --file-prefix=$prefix --huge-unlink" \
+        "other_config:dpdk-extra=--no-pci --iova-mode=${VA_IOVA_MODE:-va} ${VA_EXTRA_EAL:-} --file-prefix=$prefix --in-memory" \
         || return 1
     local kv
     for kv in "$@"; do
