@@ -85,8 +85,13 @@ va_vsctl get Interface vhu0 status
 section "ovs-appctl dpif-netdev/pmd-rxq-show"
 ovs-appctl dpif-netdev/pmd-rxq-show
 
-section "ovs-appctl dpif-netdev/pmd-stats-show"
-ovs-appctl dpif-netdev/pmd-stats-show
+# OVS 4.0 documents pmd-perf-show alone (pmd-stats-show is an alias).
+case $(ovs-vswitchd --version | head -n 1) in
+    *") 3."*)
+        section "ovs-appctl dpif-netdev/pmd-stats-show"
+        ovs-appctl dpif-netdev/pmd-stats-show
+        ;;
+esac
 
 section "ovs-appctl dpif-netdev/pmd-perf-show"
 ovs-appctl dpif-netdev/pmd-perf-show
