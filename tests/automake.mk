@@ -19,7 +19,9 @@ EXTRA_DIST += $(TESTSUITE_AT) tests/atlocal.in tests/tcp-transfer.py \
 	tests/udp-sequence.py
 TESTSUITE_AT += tests/system-async-badinput.at
 TESTSUITE_AT += tests/docs-commands.at
-EXTRA_DIST += tests/docs-commands.py tests/lsan.supp tests/stack-subset.txt
+TESTSUITE_AT += tests/system-vm.at
+EXTRA_DIST += tests/docs-commands.py tests/lsan.supp tests/stack-subset.txt \
+	tests/vm-agent.py
 TESTSUITE = tests/testsuite
 DISTCLEANFILES += tests/atconfig tests/atlocal tests/package.m4
 

@@ -13,6 +13,10 @@ packages=(
     # Tests and demo: guests, namespaces, traffic.
     python3-sortedcontainers iproute2 ethtool iputils-ping procps
     util-linux coreutils gawk
+    # VM tests: QEMU, and the guest's initramfs (utilities/vm-image.sh).
+    qemu-system-x86 busybox-static cpio file
+    # The Debian package: utilities/build-deb.sh and check-deb.sh.
+    build-essential debhelper devscripts lintian fakeroot
 )
 
 missing=()

@@ -22,11 +22,12 @@ va_log() {
 
 # va_wait_until SECONDS COMMAND...
 #
-# Runs COMMAND every 0.1 s until it succeeds or SECONDS have passed.
+# Runs COMMAND every 0.1 s until it succeeds or SECONDS have passed
+# (counted both in tries and on the clock: a slow COMMAND ends it early).
 va_wait_until() {
-    local tries=$(( $1 * 10 ))
+    local tries=$(( $1 * 10 )) end=$(( $(date +%s) + $1 ))
     shift
-    while [ "$tries" -gt 0 ]; do
+    while [ "$tries" -gt 0 ] && [ "$(date +%s)" -le "$end" ]; do
         if "$@" >/dev/null 2>&1; then
             return 0
         fi
@@ -122,6 +123,28 @@ va_vsctl() {
     ovs-vsctl --timeout=30 "$@"
 }
 
+# va_dpdk_config EAL-ARGS [KEY=VALUE...]
+#
+# Sets, in Open_vSwitch other_config, DPDK on with 512 MB, the PMD thread
+# on CPU 1, EAL-ARGS for the EAL, and each KEY=VALUE.  512 MB: a 9000 B
+# MTU mempool takes about 170 MB, and vhost async allocates its per-vring
+# metadata from the same heap.  --in-memory (which OVS adds anyway)
+# leaves no hugepage file behind; DPDK 25.11 refuses it beside
+# --huge-unlink.
+va_dpdk_config() {
+    local eal=$1 kv more=()
+    shift
+    for kv in "$@"; do
+        more+=("other_config:$kv")
+    done
+    va_vsctl --no-wait set Open_vSwitch . \
+        other_config:dpdk-init=true \
+        other_config:dpdk-socket-mem=512 \
+        other_config:dpdk-socket-limit=512 \
+        other_config:pmd-cpu-mask=0x2 \
+        "other_config:dpdk-extra=--no-pci $eal --in-memory" "${more[@]}"
+}
+
 # va_ovs_start [KEY=VALUE...]
 #
 # Creates a database in OVS_RUNDIR and starts ovsdb-server and
@@ -143,16 +166,7 @@ va_ovs_start() {
         --remote="punix:$OVS_RUNDIR/db.sock" "$OVS_RUNDIR/conf.db" 9>&- \
         || return 1
     va_vsctl --no-wait init || return 1
-    # 512 MB: a 9000 B MTU mempool takes about 170 MB, and vhost async
-    # allocates its per-vring metadata from the same heap.  --in-memory
-    # (which OVS adds anyway) leaves no hugepage file behind; DPDK 25.11
-    # refuses it beside --huge-unlink.
-    va_vsctl --no-wait set Open_vSwitch . \
-        other_config:dpdk-init=true \
-        other_config:dpdk-socket-mem=512 \
-        other_config:dpdk-socket-limit=512 \
-        other_config:pmd-cpu-mask=0x2 \
-        "other_config:dpdk-extra=--no-pci --iova-mode=${VA_IOVA_MODE:-va} ${VA_EXTRA_EAL:-} --file-prefix=$prefix --in-memory" \
+    va_dpdk_config "--iova-mode=${VA_IOVA_MODE:-va} ${VA_EXTRA_EAL:-} --file-prefix=$prefix" \
         || return 1
     local kv
     for kv in "$@"; do
@@ -210,8 +224,13 @@ va_log_problems() {
 # is slow: va_log_problems then lets OVS's RCU thread say it waited for
 # the main thread.)
 va_ovs_stop() {
-    local pidfile=$OVS_RUNDIR/ovs-vswitchd.pid
+    local pidfile=$OVS_RUNDIR/ovs-vswitchd.pid taps tap
 
+    # The userspace datapath makes its internal ports persistent taps:
+    # ovs-netdev and one per bridge.  Unless OVS deletes its datapath
+    # (exit --cleanup), they outlive it.
+    taps="ovs-netdev $(ovs-vsctl --timeout=5 --bare --columns=name \
+                           find Interface type=internal 2>/dev/null)"
     if [ -n "${VA_OVS_EXIT:-}" ] && [ -f "$pidfile" ]; then
         local pid
         pid=$(cat "$pidfile")
@@ -221,6 +240,11 @@ va_ovs_stop() {
     fi
     va_stop_pidfile "$pidfile" 30
     va_stop_pidfile "$OVS_RUNDIR/ovsdb-server.pid" 10
+    for tap in $taps; do
+        if ip -d link show dev "$tap" 2>/dev/null | grep -q ' tun type tap'; then
+            ip link del dev "$tap"
+        fi
+    done
 }
 
 # va_guest_start NAME [VIRTIO-DEVARGS [TESTPMD-ARGS...]]
