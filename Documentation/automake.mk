@@ -2,6 +2,7 @@ DOC_SOURCE = \
 	Documentation/conf.py \
 	Documentation/index.rst \
 	Documentation/intro/install/vhost-async.rst \
+	Documentation/intro/install/vhost-async-deb.rst \
 	Documentation/topics/dpdk/vhost-async.rst \
 	Documentation/howto/vhost-async-bench.rst
 EXTRA_DIST += $(DOC_SOURCE)

@@ -10,7 +10,7 @@
 # nothing.
 va_check_results() {
     local out=$1 dir=$2
-    local n log
+    local n log where at
 
     va_count() {
         if [ -f "$out" ]; then
@@ -21,11 +21,22 @@ va_check_results() {
     }
     for n in $(sed -nE 's/^ *([0-9]+): .* FAILED \(.*/\1/p' "$out" \
                    2>/dev/null | head -5); do
+        # "FAILED (file.at:line)" names the check; the log holds it as
+        # "./file.at:line: command" or "file.at:line: wait failed",
+        # followed by what it printed, ahead of the captured files.
+        where=$(sed -nE "s/^ *$n: .* FAILED \((.*)\)\$/\1/p" "$out" \
+                | head -1)
         # autotest pads the directory's number to the width of the last.
         for log in "$dir"/testsuite.dir/{,0,00}$n/testsuite.log; do
             if [ -f "$log" ]; then
+                at=$(grep -nF -- "$where:" "$log" | tail -n 1 | cut -d: -f1)
+                echo "--- test $n: $log, the failed check ($where)"
+                if [ -n "$at" ]; then
+                    sed -n "$(( at > 10 ? at - 10 : 1 )),$(( at + 40 ))p" \
+                        "$log" | cut -c 1-300
+                fi
                 echo "--- test $n: the end of $log"
-                tail -n 40 "$log"
+                tail -n 20 "$log" | cut -c 1-300
             fi
         done
         for log in "$dir"/testsuite.dir/{,0,00}$n/ovs-vswitchd.log; do

@@ -10,7 +10,8 @@
 # --demo runs the README's demo command (utilities/demo.sh) in the root
 # instead of the tests.
 # The build goes to $VA_STACK_BUILDS (default /var/cache/ovs-vhost-async/
-# builds)/RELEASE, kept between runs like the root.  Run as root.
+# builds)/NAME (debian-13, sid), kept between runs like the root.  Run as
+# root.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,28 +25,28 @@ esac
 builds=${VA_STACK_BUILDS:-/var/cache/ovs-vhost-async/builds}
 root_sh=$top/utilities/debian-root.sh
 . "$top/utilities/check-results.sh"
+. "$top/utilities/debian-release.sh"
 
-case $release in
-    bookworm|debian-12) name=debian-12 ;;
-    trixie|debian-13) name=debian-13 ;;
-    sid|unstable) name=sid ;;
-    *) echo "$0: unknown release $release" >&2; exit 1 ;;
-esac
+name=$(va_release_stack "$release") \
+    || { echo "$0: unknown release $release" >&2; exit 1; }
 
 "$root_sh" create "$release"
-mkdir -p "$builds/$release"
-rm -f "$builds/$release/obj/check.out"
+mkdir -p "$builds/$name"
+rm -f "$builds/$name/obj/check.out"
 
 # The root builds from its own copy of the source files, never from this
 # tree: the files boot.sh generates here come from this host's autotools,
-# which the root's make would try to run again.  Copied with their times,
-# so that only what changed is rebuilt.
+# which the root's make would try to run again.  Only the files whose
+# contents changed since the last copy are replaced, and they get the
+# time of the copy: the build may have been made from another tree (a
+# clone whose files are newer than this tree's edits), so a file's own
+# time says nothing about the objects there.
 if git -C "$top" rev-parse --git-dir > /dev/null 2>&1; then
     git -C "$top" ls-files -z --cached --others --exclude-standard \
-        | (cd "$top" && tar --null -T - -cf -) > "$builds/$release/src.tar"
+        | (cd "$top" && tar --null -T - -cf -) > "$builds/$name/src.tar"
 else
     tar -C "$top" --exclude=./_build --exclude=./_bench -cf - . \
-        > "$builds/$release/src.tar"
+        > "$builds/$name/src.tar"
 fi
 
 # Inside the root: the same build as on a host, then the tests.
@@ -53,8 +54,18 @@ inner() {
     cat <<'EOF'
 set -euo pipefail
 mkdir -p /build/src
-tar -C /build/src -xf /build/src.tar
+rm -rf /build/src.new
+mkdir /build/src.new
+tar -C /build/src.new -xf /build/src.tar
 rm /build/src.tar
+(cd /build/src.new && find . -type f -print0) \
+    | while IFS= read -r -d '' f; do
+          if ! cmp -s "/build/src.new/$f" "/build/src/$f"; then
+              mkdir -p "$(dirname "/build/src/$f")"
+              cp "/build/src.new/$f" "/build/src/$f"
+          fi
+      done
+rm -rf /build/src.new
 cd /build/src
 if [ "$MODE" = demo ]; then
     exec env BUILD_DIR=/build/obj ./utilities/demo.sh
@@ -83,14 +94,14 @@ EOF
 
 rc=0
 VA_ROOT_ENV=MODE MODE=$mode "$root_sh" run "$release" \
-    --bind "$builds/$release:/build" \
+    --bind "$builds/$name:/build" \
     -- bash -c "$(inner)" inner "$@" || rc=$?
 if [ "$mode" = demo ]; then
     exit "$rc"
 fi
 
-va_check_results "$builds/$release/obj/check.out" "$builds/$release/obj/tests"
-what=$(va_stack_versions "$builds/$release/obj")
+va_check_results "$builds/$name/obj/check.out" "$builds/$name/obj/tests"
+what=$(va_stack_versions "$builds/$name/obj")
 echo "stack $name (${what:-not built}): $passed passed, $failed failed," \
      "$skipped skipped"
 if [ "$passed" -eq 0 ] && [ "$rc" -eq 0 ]; then

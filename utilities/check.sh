@@ -6,6 +6,8 @@
 # "debian-12 debian-13 sid") other than the host's, the build and the
 # tests of tests/stack-subset.txt in a root file system of that release
 # (utilities/check-stack.sh).  VA_STACKS= runs the host's suite alone.
+# After each release's tests, its Debian package is built and checked
+# (utilities/check-deb.sh); VA_CHECK_DEB=no leaves them out.
 # Run as root.  TESTSUITEFLAGS passes options to autotest, for example
 # TESTSUITEFLAGS='-k dma -v'.  Ends with a line "N passed, N failed".
 set -euo pipefail
@@ -13,6 +15,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$top/_build}
 . "$top/utilities/check-results.sh"
+. "$top/utilities/debian-release.sh"
 
 "$top/utilities/install-deps.sh"
 "$top/utilities/build.sh"
@@ -33,13 +36,35 @@ if [ "$passed" -eq 0 ] && [ "$rc" -eq 0 ]; then
     rc=1
 fi
 . /etc/os-release
-host=$(case $VERSION_CODENAME in
-           bookworm) echo debian-12 ;;
-           trixie) echo debian-13 ;;
-           *) echo sid ;;
-       esac)
+host=$(va_release_stack "$VERSION_CODENAME" || echo sid)
 lines=("stack $host ($(va_stack_versions "$build")): $passed passed, \
 $failed failed, $skipped skipped")
+
+# count_line LINE: adds the "N passed, N failed, N skipped" of LINE.
+count_line() {
+    local n
+    n=($(echo "$1" \
+         | sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) .*/\1 \2 \3/'))
+    passed=$((passed + n[0]))
+    failed=$((failed + n[1]))
+    skipped=$((skipped + n[2]))
+}
+
+# check_deb STACK: STACK's Debian package, built (for the host's release
+# from this build), installed, removed and upgraded in a Debian root.
+check_deb() {
+    local deb_out=$build/check-deb-$1.out line
+
+    [ "${VA_CHECK_DEB:-yes}" != no ] || return 0
+    BUILD_DIR=$build "$top/utilities/check-deb.sh" "$1" 2>&1 \
+        | tee "$deb_out" || rc=1
+    line=$(grep '^deb ' "$deb_out" | tail -n 1) || true
+    line=${line:-deb $1: 0 passed, 1 failed, 0 skipped}
+    lines+=("$line")
+    count_line "$line"
+}
+
+check_deb "$host"
 
 # The other stacks, each in its own Debian root.
 for stack in ${VA_STACKS-debian-12 debian-13 sid}; do
@@ -47,13 +72,11 @@ for stack in ${VA_STACKS-debian-12 debian-13 sid}; do
     stack_out=$build/check-$stack.out
     "$top/utilities/check-stack.sh" "$stack" 2>&1 | tee "$stack_out" \
         || rc=1
-    line=$(grep '^stack ' "$stack_out" | tail -n 1)
-    lines+=("${line:-stack $stack: 0 passed, 1 failed, 0 skipped}")
-    n=($(echo "${line:-: 0 passed, 1 failed, 0 skipped}" \
-         | sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) .*/\1 \2 \3/'))
-    passed=$((passed + n[0]))
-    failed=$((failed + n[1]))
-    skipped=$((skipped + n[2]))
+    line=$(grep '^stack ' "$stack_out" | tail -n 1) || true
+    line=${line:-stack $stack: 0 passed, 1 failed, 0 skipped}
+    lines+=("$line")
+    count_line "$line"
+    check_deb "$stack"
 done
 
 printf '%s\n' "${lines[@]}"

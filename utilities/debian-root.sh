@@ -19,6 +19,7 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/utilities/debian-release.sh"
 roots=${VA_ROOTS_DIR:-/var/cache/ovs-vhost-async/roots}
 mirror=${VA_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
@@ -39,12 +40,8 @@ die() {
 }
 
 release_of() {
-    case $1 in
-        bookworm|debian-12) echo bookworm ;;
-        trixie|debian-13) echo trixie ;;
-        sid|unstable) echo sid ;;
-        *) die "unknown release '$1' (bookworm, trixie or sid)" ;;
-    esac
+    va_release_codename "$1" \
+        || die "unknown release '$1' (bookworm, trixie or sid)"
 }
 
 stamp_of() {
