@@ -65,7 +65,10 @@
  * Draining.  Before a guest's memory can go away, the vhost callbacks
  * collect or drop every copy in flight on its vrings:
  * vring_state_changed(q, 0) with the vring's lock held (the
- * _thread_unsafe calls), destroy_device() without it.  The callbacks take
+ * _thread_unsafe calls), destroy_device() without it.  Vhost also refuses
+ * to enable a vring with copies in flight, and drops the connection: a
+ * handler that vhost calls before each guest message, with every vring's
+ * lock held, collects them first (vhost_async_pre_msg()).  The callbacks take
  * only this layer's own mutexes, for short times, and never dpdk_mutex, a
  * netdev's mutex or a netdev reference, nor wait for an OVS RCU grace
  * period.
@@ -1015,6 +1018,12 @@ vhost_async_vdev_next(int *vid)
     return NULL;
 }
 
+static enum rte_vhost_msg_result vhost_async_pre_msg(int vid, void *msg);
+
+static const struct rte_vhost_user_extern_ops vhost_async_msg_ops = {
+    .pre_msg_handle = vhost_async_pre_msg,
+};
+
 /* Only the vhost events thread creates and destroys these. */
 static struct vhost_async_dev *
 vdev_create(int vid)
@@ -1045,6 +1054,12 @@ vdev_create(int vid)
         }
         ovsrcu_set(&vhost_devs[vid], vdev);
         atomic_add_relaxed(&n_vdevs, 1, &orig);
+        if (rte_vhost_extern_callback_register(vid, &vhost_async_msg_ops,
+                                               NULL)) {
+            VLOG_WARN("vhost device %d: cannot see its guest's messages: "
+                      "a guest that changes its queue count with copies in "
+                      "flight will reconnect", vid);
+        }
     }
     return vdev;
 }
@@ -1530,6 +1545,51 @@ sweep_follow(struct vhost_async_dev *vdev, uint16_t queue_id, bool enable)
     }
     sw->guest_enabled[queue_id] = true;
     return true;
+}
+
+/* A vhost-user message that enables or disables a vring, as the protocol
+ * puts it on the wire, which is how vhost hands it to vhost_async_pre_msg()
+ * (a header of three 32-bit words, then struct vhost_vring_state). */
+#define VA_VHOST_USER_SET_VRING_ENABLE 18
+struct va_vring_enable_msg {
+    uint32_t request;
+    uint32_t flags;
+    uint32_t size;              /* Of what follows. */
+    uint32_t index;             /* Vring. */
+    uint32_t num;               /* 1 to enable, 0 to disable. */
+};
+
+/* Vhost events thread, before vhost handles each message from the guest,
+ * with every vring's lock held.  Vhost refuses to enable a vring that has
+ * copies in flight, and then closes the connection; QEMU enables every
+ * queue pair again, those already enabled too, each time the guest changes
+ * its queue count (ethtool -L), and vhost tells the application nothing
+ * when an enabled vring is enabled again.  So collect those copies here;
+ * the vring stays async. */
+static enum rte_vhost_msg_result
+vhost_async_pre_msg(int vid, void *msg_)
+{
+    const struct va_vring_enable_msg *msg = msg_;
+    struct vhost_async_dev *vdev;
+    uint16_t queue_id;
+
+    if (msg->request != VA_VHOST_USER_SET_VRING_ENABLE
+        || msg->size < 2 * sizeof(uint32_t) || !msg->num
+        || msg->index >= VHOST_ASYNC_MAX_VRINGS) {
+        return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+    }
+    queue_id = msg->index;
+    vdev = vhost_async_vdev_get(vid);
+    if (vdev
+        && rte_vhost_async_get_inflight_thread_unsafe(vid, queue_id) > 0) {
+        bool was_async = vring_is_async(&vdev->vrings[queue_id]);
+
+        vring_drain(vdev, queue_id, true, false);
+        if (was_async) {
+            vring_register(vdev, queue_id, true);
+        }
+    }
+    return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
 }
 
 bool
