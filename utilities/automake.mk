@@ -17,6 +17,7 @@ UTILITY_FILES = \
 	utilities/ovs-vhost-async-bench \
 	utilities/ovs-vhost-async-bench-copy.c \
 	utilities/ovs-vhost-async-bench-report \
+	utilities/ovs-vhost-async-bench-vm \
 	utilities/ovs-vhost-async-scale \
 	utilities/ovs-vhost-async-soak
 EXTRA_DIST += $(UTILITY_FILES)
