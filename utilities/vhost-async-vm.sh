@@ -23,10 +23,7 @@ va_vm_image() {
     mkdir -p "$VA_VM_IMAGE_DIR" || return 1
     flock -w 300 "$VA_VM_IMAGE_DIR" "$va_vm_srcdir/utilities/vm-image.sh" \
         "$VA_VM_IMAGE_DIR" || return 1
-    flock -w 60 "$VA_VM_IMAGE_DIR" bash -c \
-        "VA_VM_IMAGE_DIR='$VA_VM_IMAGE_DIR' && \
-         . '$va_vm_srcdir/utilities/vhost-async-lib.sh' && \
-         . '$va_vm_srcdir/utilities/vhost-async-vm.sh' && va_vm_probe_kvm"
+    (flock -w 60 9 && va_vm_probe_kvm) 9< "$VA_VM_IMAGE_DIR"
 }
 
 # va_vm_probe_kvm: writes "kvm" to $VA_VM_IMAGE_DIR/accel if a kernel boots
