@@ -1054,12 +1054,6 @@ vdev_create(int vid)
         }
         ovsrcu_set(&vhost_devs[vid], vdev);
         atomic_add_relaxed(&n_vdevs, 1, &orig);
-        if (rte_vhost_extern_callback_register(vid, &vhost_async_msg_ops,
-                                               NULL)) {
-            VLOG_WARN("vhost device %d: cannot see its guest's messages: "
-                      "a guest that changes its queue count with copies in "
-                      "flight will reconnect", vid);
-        }
     }
     return vdev;
 }
@@ -1454,6 +1448,15 @@ netdev_vhost_async_new_device(int vid)
     struct vhost_async_dev *vdev = vdev_create(vid);
 
     if (vdev) {
+        /* For each connection: a connection that closes before it runs
+         * gets no destroy_device(), so 'vdev' may be older than this one,
+         * whose vhost device starts with no handler. */
+        if (rte_vhost_extern_callback_register(vid, &vhost_async_msg_ops,
+                                               NULL)) {
+            VLOG_WARN("vhost device %d: cannot see its guest's messages: "
+                      "a guest that changes its queue count with copies in "
+                      "flight will reconnect", vid);
+        }
         struct vhost_async_socket *sock;
         int guest_numa = rte_vhost_get_numa_node(vid);
 
