@@ -120,6 +120,10 @@ ip link set lo up
 ip link set eth0 mtu "${mtu:-1500}"
 ip addr add "$ip_addr" dev eth0
 ip link set eth0 up
+# The host sends its first request as soon as it reads "ready": the
+# agent's port must be raw by then, or the line discipline echoes the
+# request back and eats the answer's newline.
+stty -F /dev/ttyS1 raw -echo
 echo "va-guest: eth0 $ip_addr mtu ${mtu:-1500} ready" > /dev/ttyS0
 exec /bin/va-agent
 EOF
