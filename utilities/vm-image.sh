@@ -131,10 +131,9 @@ chmod 755 "$root/init"
 
 # The agent reads "TOKEN BASE64-SCRIPT" lines from ttyS1, runs each script
 # and answers with its output and a line "@@TOKEN STATUS".  Base64 keeps
-# quoting and line discipline out of the way.
+# quoting and line discipline out of the way; init has set ttyS1 raw.
 cat > "$root/bin/va-agent" <<'EOF'
 #!/bin/sh
-stty -F /dev/ttyS1 raw -echo
 while read -r token script; do
     echo "$script" | base64 -d > /tmp/va-cmd.sh 2>/dev/null
     sh /tmp/va-cmd.sh < /dev/null > /tmp/va-cmd.out 2>&1
